@@ -1,0 +1,67 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/connection.js';
+import { generateOneTimePassword, hashOneTimePassword } from '../security/one-time-password.js';
+import type { SecretBox } from '../security/secret-box.js';
+import type { EnrollmentActivities, IssueInviteInput, RecordTransitionInput } from '../workflows/activity-types.js';
+
+export interface EnrollmentRecordDeps {
+  db: Db;
+  box: SecretBox;
+}
+
+export const inviteSealContext = (enrollmentId: string) => `invite-otp:${enrollmentId}`;
+
+/** Activities that keep Postgres in step with the workflow. Each is idempotent by its key. */
+export function enrollmentRecordActivities({ db, box }: EnrollmentRecordDeps): EnrollmentActivities {
+  return {
+    async issueInvite({ enrollmentId, idempotencyKey }: IssueInviteInput) {
+      const existing = await db
+        .selectFrom('invites')
+        .select(['id', 'expires_at'])
+        .where('idempotency_key', '=', idempotencyKey)
+        .executeTakeFirst();
+      if (existing) return { inviteId: existing.id, expiresAt: existing.expires_at.toISOString() };
+
+      const enrollment = await db
+        .selectFrom('enrollments')
+        .select(['expires_at'])
+        .where('id', '=', enrollmentId)
+        .executeTakeFirstOrThrow();
+      const otp = generateOneTimePassword();
+      const otpHash = await hashOneTimePassword(otp);
+      const inserted = await db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable('invites')
+          .set({ revoked_at: sql`now()` })
+          .where('enrollment_id', '=', enrollmentId)
+          .where('revoked_at', 'is', null)
+          .execute();
+        return trx
+          .insertInto('invites')
+          .values({
+            enrollment_id: enrollmentId,
+            otp_hash: otpHash,
+            otp_sealed: box.seal(otp, inviteSealContext(enrollmentId)),
+            expires_at: enrollment.expires_at,
+            idempotency_key: idempotencyKey,
+          })
+          .returning(['id', 'expires_at'])
+          .executeTakeFirstOrThrow();
+      });
+      return { inviteId: inserted.id, expiresAt: inserted.expires_at.toISOString() };
+    },
+
+    async recordTransition({ enrollmentId, from, to, reason, idempotencyKey }: RecordTransitionInput) {
+      await db.transaction().execute(async (trx) => {
+        const inserted = await trx
+          .insertInto('enrollment_transitions')
+          .values({ enrollment_id: enrollmentId, from_status: from, to_status: to, reason: reason ?? null, idempotency_key: idempotencyKey })
+          .onConflict((oc) => oc.column('idempotency_key').doNothing())
+          .returning('id')
+          .executeTakeFirst();
+        if (!inserted) return; // a retry of a transition already recorded
+        await trx.updateTable('enrollments').set({ status: to, updated_at: sql`now()` }).where('id', '=', enrollmentId).execute();
+      });
+    },
+  };
+}

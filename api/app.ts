@@ -1,0 +1,88 @@
+/**
+ * The Hono application: admin JSON API under /api/v1, operations endpoints, and (from P2 on) the
+ * device-facing routes. Built by a factory from its dependencies; `api/server.ts` serves it.
+ */
+import { OpenAPIHono, type Hook } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { requestId } from 'hono/request-id';
+import { secureHeaders } from 'hono/secure-headers';
+import type { Logger } from 'pino';
+import { ZodError } from 'zod';
+import type { Env } from '../config/env.js';
+import type { Db } from '../db/connection.js';
+import { enrollmentRoutes } from './admin/enrollments.js';
+import { requireAdmin } from './auth.js';
+import { ApiError, errorBody, sendError, validationError } from './errors.js';
+import { docsRoutes } from './ops/docs.js';
+import { healthRoutes } from './ops/health.js';
+import type { OutboxRelay } from './outbox-relay.js';
+import type { AppEnv } from './types.js';
+import type { WorkflowGateway } from './workflow-gateway.js';
+
+export interface AppDeps {
+  env: Env;
+  db: Db;
+  gateway: WorkflowGateway;
+  relay: OutboxRelay;
+  log: Logger;
+  /** Base URL devices and admins reach Tandem at (links in invites, profiles). */
+  publicUrl: string;
+  validationHook: Hook<any, AppEnv, any, any>;
+}
+
+const ADMIN_BODY_LIMIT = 1024 * 1024;
+
+export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
+  const full: AppDeps = {
+    ...deps,
+    validationHook: (result) => {
+      if (!result.success) throw validationError(result.error as unknown as ZodError, result.target === 'json' ? 'body' : result.target === 'param' ? 'params' : 'query');
+    },
+  };
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: full.validationHook });
+
+  app.use(requestId({ headerName: 'X-Request-Id' }));
+  app.use(secureHeaders());
+  app.use(async (c, next) => {
+    const started = performance.now();
+    await next();
+    deps.log.info(
+      { reqId: c.get('requestId'), method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) },
+      'request',
+    );
+  });
+
+  app.route('/', healthRoutes(deps.db, deps.gateway));
+
+  const admin = new OpenAPIHono<AppEnv>({ defaultHook: full.validationHook });
+  admin.use(
+    bodyLimit({
+      maxSize: ADMIN_BODY_LIMIT,
+      onError: () => {
+        throw new ApiError(413, 'body_too_large', `Request bodies are limited to ${ADMIN_BODY_LIMIT} bytes.`);
+      },
+    }),
+  );
+  admin.use('/enrollments/*', requireAdmin(deps.db));
+  admin.use('/enrollments', requireAdmin(deps.db));
+  admin.route('/', enrollmentRoutes(full));
+  admin.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
+  admin.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: { title: 'Tandem admin API', version: '1', description: 'Invite users, watch enrollments, act on devices.' },
+    servers: [{ url: new URL('/api/v1', deps.publicUrl).href }],
+  });
+  admin.route('/docs', docsRoutes(new URL('/api/v1/openapi.json', deps.publicUrl).pathname));
+  app.route('/api/v1', admin);
+
+  app.notFound((c) => c.json(errorBody('not_found', `Nothing is served at ${c.req.method} ${c.req.path}.`), 404));
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return sendError(c, err);
+    if (err instanceof HTTPException) return c.json(errorBody('http_error', err.message), err.status);
+    if (err instanceof SyntaxError) return sendError(c, new ApiError(400, 'malformed_json', 'The request body is not valid JSON.'));
+    deps.log.error({ reqId: c.get('requestId'), err }, 'unhandled error');
+    return c.json(errorBody('internal_error', 'Something went wrong on our side; the request id identifies it in the logs.', { requestId: c.get('requestId') }), 500);
+  });
+  return app;
+}

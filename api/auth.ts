@@ -1,0 +1,45 @@
+import { sql } from 'kysely';
+import type { MiddlewareHandler } from 'hono';
+import type { Db } from '../db/connection.js';
+import type { TokenScope } from '../db/schema.js';
+import { hashApiToken } from '../security/api-tokens.js';
+import { ApiError } from './errors.js';
+import type { AppEnv } from './types.js';
+
+const challenge = { 'WWW-Authenticate': 'Bearer realm="tandem-admin"' };
+
+/**
+ * Admin bearer tokens, stored hashed in `api_tokens`. `read` tokens may only GET. (Admin routes
+ * only: device endpoints never answer 401.)
+ */
+export function requireAdmin(db: Db): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const header = c.req.header('authorization') ?? '';
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match) throw new ApiError(401, 'unauthenticated', 'Send an admin API token as "Authorization: Bearer <token>".', undefined, challenge);
+    const row = await db
+      .selectFrom('api_tokens')
+      .select(['id', 'name', 'scope'])
+      .where('token_hash', '=', hashApiToken(match[1]!))
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    if (!row) throw new ApiError(401, 'invalid_token', 'The API token is unknown or revoked.', undefined, challenge);
+    const scope: TokenScope = row.scope;
+    if (scope === 'read' && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+      throw new ApiError(403, 'insufficient_scope', 'This token is read-only.');
+    }
+    c.set('actor', { tokenId: row.id, name: row.name, scope });
+    // Best effort and off the request path: last use is informational.
+    void db.updateTable('api_tokens').set({ last_used_at: sql`now()` }).where('id', '=', row.id).execute().catch(() => {});
+    await next();
+  };
+}
+
+/** Makes sure a configured bootstrap token (TANDEM_ADMIN_TOKEN) can sign in. */
+export async function ensureAdminToken(db: Db, token: string, name = 'bootstrap'): Promise<void> {
+  await db
+    .insertInto('api_tokens')
+    .values({ name, token_hash: hashApiToken(token), scope: 'admin' })
+    .onConflict((oc) => oc.column('token_hash').doNothing())
+    .execute();
+}

@@ -1,0 +1,36 @@
+/**
+ * One error shape for every JSON answer: `{ "error": { "code", "message", "details"? } }`.
+ * `code` is machine-readable and stable; `message` is for people.
+ */
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { ZodError } from 'zod';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+    readonly details?: Record<string, unknown>,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export function errorBody(code: string, message: string, details?: Record<string, unknown>) {
+  return { error: { code, message, ...(details ? { details } : {}) } };
+}
+
+export function sendError(c: Context, err: ApiError): Response {
+  for (const [k, v] of Object.entries(err.headers ?? {})) c.header(k, v);
+  return c.json(errorBody(err.code, err.message, err.details), err.status);
+}
+
+/** Zod issues as field paths a client can point at: `user.email`, `channel`. */
+export function validationError(error: ZodError, where: 'body' | 'query' | 'params' = 'body'): ApiError {
+  const issues = error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }));
+  const summary = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+  return new ApiError(400, 'validation_failed', `The request ${where} is invalid: ${summary}`, { issues });
+}

@@ -1,0 +1,35 @@
+/** `npm run api`: the HTTP API alone, against external Temporal and Postgres. */
+import { Client, Connection } from '@temporalio/client';
+import { loadEnvOrExit } from '../config/env.js';
+import { createLogger } from '../config/logger.js';
+import { createDb } from '../db/connection.js';
+import { migrateToLatest } from '../db/migrate.js';
+import { ensureAdminToken } from './auth.js';
+import { startApi } from './server.js';
+
+const env = loadEnvOrExit('api');
+const log = createLogger(env.LOG_LEVEL, 'tandem-api');
+const db = createDb({ url: env.DATABASE_URL!, poolSize: env.DATABASE_POOL_SIZE, applicationName: 'tandem-api' });
+const applied = await migrateToLatest(db);
+if (applied.length) log.info({ applied }, 'migrations applied');
+if (env.TANDEM_ADMIN_TOKEN) await ensureAdminToken(db, env.TANDEM_ADMIN_TOKEN);
+
+// Connection.lazy: the API starts (and answers /readyz with 503) even while Temporal is down.
+const connection = Connection.lazy({ address: env.TEMPORAL_ADDRESS });
+const temporal = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+const api = await startApi({ env, db, temporal, log });
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, async () => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), env.SHUTDOWN_GRACE).unref();
+    await api.stop();
+    await connection.close();
+    await db.destroy();
+    clearTimeout(force);
+    log.info('api stopped');
+  });
+}

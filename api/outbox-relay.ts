@@ -1,0 +1,116 @@
+/**
+ * Delivers outbox rows to Temporal until each lands. Rows are written in the same transaction as
+ * the state they describe, so a Temporal outage delays work but loses none. Claims are leases
+ * (`available_at` pushed forward), so several API instances can relay side by side and a crashed
+ * relay's rows come back after the lease.
+ */
+import { sql } from 'kysely';
+import type { Logger } from 'pino';
+import type { Db } from '../db/connection.js';
+import type { OutboxKind } from '../db/schema.js';
+import type { EnrollmentWorkflowInput } from '../workflows/messages.js';
+import type { WorkflowGateway } from './workflow-gateway.js';
+
+export interface OutboxRelayOptions {
+  pollIntervalMs?: number;
+  leaseMs?: number;
+  batchSize?: number;
+  maxBackoffMs?: number;
+}
+
+export class OutboxRelay {
+  readonly #opts: Required<OutboxRelayOptions>;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #stopped = true;
+
+  constructor(
+    private readonly db: Db,
+    private readonly gateway: WorkflowGateway,
+    private readonly log: Logger,
+    opts: OutboxRelayOptions = {},
+  ) {
+    this.#opts = { pollIntervalMs: 1000, leaseMs: 30_000, batchSize: 20, maxBackoffMs: 60_000, ...opts };
+  }
+
+  start(): void {
+    this.#stopped = false;
+    this.#schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+  }
+
+  /** Deliver now rather than at the next poll (called right after a row is written). */
+  kick(): Promise<void> {
+    if (this.#running) {
+      this.#again = true;
+      return this.#running;
+    }
+    return this.#run();
+  }
+
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.kick(), ms);
+  }
+
+  #run(): Promise<void> {
+    this.#running = (async () => {
+      try {
+        do {
+          this.#again = false;
+          while ((await this.drainOnce()) === this.#opts.batchSize) {
+            /* a full batch: there may be more */
+          }
+        } while (this.#again);
+      } catch (err) {
+        this.log.warn({ err }, 'outbox relay: claiming rows failed');
+      } finally {
+        this.#running = undefined;
+        this.#schedule(this.#opts.pollIntervalMs);
+      }
+    })();
+    return this.#running;
+  }
+
+  /** Claims and delivers one batch; returns how many rows it claimed. */
+  async drainOnce(): Promise<number> {
+    const claimed = await sql<{ id: string; kind: OutboxKind; workflow_id: string; payload: Record<string, unknown>; attempts: number }>`
+      update outbox set available_at = now() + ${`${this.#opts.leaseMs} milliseconds`}::interval, attempts = attempts + 1
+      where id in (
+        select id from outbox where delivered_at is null and available_at <= now()
+        order by id limit ${this.#opts.batchSize} for update skip locked)
+      returning id, kind, workflow_id, payload, attempts`.execute(this.db);
+    const rows = [...claimed.rows].sort((a, b) => Number(a.id) - Number(b.id));
+    for (const row of rows) {
+      try {
+        await this.#deliver(row.kind, row.payload);
+        await this.db.updateTable('outbox').set({ delivered_at: sql`now()`, last_error: null }).where('id', '=', row.id).execute();
+      } catch (err) {
+        const backoff = Math.min(this.#opts.maxBackoffMs, 500 * 2 ** Math.min(row.attempts, 16));
+        this.log.warn({ outboxId: row.id, kind: row.kind, attempts: row.attempts, err: String(err) }, 'outbox delivery failed; will retry');
+        await this.db
+          .updateTable('outbox')
+          .set({ available_at: sql`now() + ${`${backoff} milliseconds`}::interval`, last_error: String(err).slice(0, 2000) })
+          .where('id', '=', row.id)
+          .execute();
+      }
+    }
+    return rows.length;
+  }
+
+  async #deliver(kind: OutboxKind, payload: Record<string, unknown>): Promise<void> {
+    switch (kind) {
+      case 'start_enrollment':
+        return this.gateway.startEnrollment(payload as unknown as EnrollmentWorkflowInput);
+      default:
+        throw new Error(`no delivery for outbox kind ${kind}`);
+    }
+  }
+}

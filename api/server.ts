@@ -1,0 +1,60 @@
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { Env } from '../config/env.js';
+import type { Db } from '../db/connection.js';
+import { createApp } from './app.js';
+import { OutboxRelay, type OutboxRelayOptions } from './outbox-relay.js';
+import { temporalGateway } from './workflow-gateway.js';
+
+export interface RunningApi {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export interface StartApiOptions {
+  env: Env;
+  db: Db;
+  temporal: Client;
+  log: Logger;
+  relay?: OutboxRelayOptions;
+}
+
+/** Serves the API and runs the outbox relay; `stop()` drains both (graceful shutdown). */
+export async function startApi({ env, db, temporal, log, relay: relayOptions }: StartApiOptions): Promise<RunningApi> {
+  const gateway = temporalGateway(temporal, env.TEMPORAL_TASK_QUEUE);
+  const relay = new OutboxRelay(db, gateway, log, relayOptions);
+  let server: ServerType | undefined;
+  const listening = new Promise<AddressInfo>((resolve) => {
+    const publicUrl = () => env.PUBLIC_URL ?? `http://localhost:${(server?.address() as AddressInfo | null)?.port ?? env.PORT}`;
+    const app = createApp({
+      env,
+      db,
+      gateway,
+      relay,
+      log,
+      get publicUrl() {
+        return publicUrl();
+      },
+    });
+    server = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, resolve);
+  });
+  const address = await listening;
+  relay.start();
+  const url = env.PUBLIC_URL ?? `http://localhost:${address.port}`;
+  log.info({ url }, 'api listening');
+  return {
+    url,
+    port: address.port,
+    async stop() {
+      await new Promise<void>((resolve) => {
+        server!.close(() => resolve());
+        // Idle keep-alive sockets would hold close() open until they time out.
+        (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      });
+      await relay.stop();
+    },
+  };
+}

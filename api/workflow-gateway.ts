@@ -1,0 +1,42 @@
+/**
+ * What the API needs from Temporal, as a small port. The real one wraps a Temporal Client; the
+ * outbox relay is its only caller for anything that changes workflow state.
+ */
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { enrollmentWorkflow } from '../workflows/enrollment.js';
+import { enrollmentWorkflowId, type EnrollmentWorkflowInput } from '../workflows/messages.js';
+import { EnrollmentStatusKey, EnrollmentTypeKey } from '../workflows/search-attributes.js';
+
+export interface WorkflowGateway {
+  startEnrollment(input: EnrollmentWorkflowInput): Promise<void>;
+  /** Throws when Temporal cannot be reached. */
+  ping(): Promise<void>;
+}
+
+export function temporalGateway(client: Client, taskQueue: string): WorkflowGateway {
+  return {
+    async startEnrollment(input) {
+      try {
+        await client.workflow.start<typeof enrollmentWorkflow>('enrollmentWorkflow', {
+          workflowId: enrollmentWorkflowId(input.enrollmentId),
+          taskQueue,
+          args: [input],
+          // Idempotent: a second start (a retried outbox delivery) joins the running workflow,
+          // and an enrollment id never runs twice.
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          typedSearchAttributes: [
+            { key: EnrollmentStatusKey, value: 'created' },
+            { key: EnrollmentTypeKey, value: input.enrollmentType ?? 'undecided' },
+          ],
+        });
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) return; // it ran already: delivered
+        throw err;
+      }
+    },
+    async ping() {
+      await client.workflowService.getSystemInfo({});
+    },
+  };
+}

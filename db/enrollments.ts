@@ -1,0 +1,205 @@
+/**
+ * Enrollment records: creation (row + outbox start event + audit, in one transaction) and the
+ * read models the admin API serves.
+ */
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import { enrollmentWorkflowId, type EnrollmentWorkflowInput } from '../workflows/messages.js';
+import type { Db } from './connection.js';
+import type { AuthMode, EnrollmentKind, EnrollmentStatus, InviteChannel, Ownership } from './schema.js';
+
+export interface NewEnrollmentRequest {
+  user: { name: string; email?: string | undefined; phone?: string | undefined };
+  channel: InviteChannel;
+  ownership: Ownership;
+  enrollmentType: EnrollmentKind | null;
+  authMode: AuthMode;
+  managedAppleId?: string | undefined;
+  inviteTtlMs: number;
+  actor: string;
+  requestId?: string | undefined;
+}
+
+export interface CreatedEnrollment {
+  id: string;
+  status: EnrollmentStatus;
+  username: string;
+  expiresAt: Date;
+  workflowId: string;
+}
+
+/** Reuses the user with the same email (case-insensitive); updates what the admin re-sent. */
+async function upsertUser(trx: Db, user: NewEnrollmentRequest['user'], managedAppleId: string | undefined): Promise<string> {
+  if (user.email) {
+    const existing = await trx
+      .selectFrom('users')
+      .select('id')
+      .where(sql`lower(email)`, '=', user.email.toLowerCase())
+      .executeTakeFirst();
+    if (existing) {
+      await trx
+        .updateTable('users')
+        .set({
+          name: user.name,
+          ...(user.phone ? { phone: user.phone } : {}),
+          ...(managedAppleId ? { managed_apple_id: managedAppleId } : {}),
+          updated_at: sql`now()`,
+        })
+        .where('id', '=', existing.id)
+        .execute();
+      return existing.id;
+    }
+  }
+  const id = randomUUID();
+  await trx
+    .insertInto('users')
+    .values({ id, name: user.name, email: user.email ?? null, phone: user.phone ?? null, managed_apple_id: managedAppleId ?? null })
+    .execute();
+  return id;
+}
+
+export async function createEnrollment(db: Db, req: NewEnrollmentRequest): Promise<CreatedEnrollment> {
+  const id = randomUUID();
+  const workflowId = enrollmentWorkflowId(id);
+  const username = req.user.email ?? req.user.phone!;
+  return db.transaction().execute(async (trx) => {
+    const userId = await upsertUser(trx, req.user, req.managedAppleId);
+    const row = await trx
+      .insertInto('enrollments')
+      .values({
+        id,
+        user_id: userId,
+        channel: req.channel,
+        ownership: req.ownership,
+        enrollment_type: req.enrollmentType,
+        auth_mode: req.authMode,
+        status: 'created',
+        username,
+        workflow_id: workflowId,
+        expires_at: sql`now() + ${`${req.inviteTtlMs} milliseconds`}::interval`,
+        created_by: req.actor,
+      })
+      .returning(['status', 'expires_at'])
+      .executeTakeFirstOrThrow();
+    const input: EnrollmentWorkflowInput = {
+      enrollmentId: id,
+      enrollmentType: req.enrollmentType,
+      inviteExpiresAt: row.expires_at.toISOString(),
+    };
+    await trx
+      .insertInto('outbox')
+      .values({ kind: 'start_enrollment', workflow_id: workflowId, payload: JSON.stringify(input), dedupe_key: `${workflowId}:start` })
+      .execute();
+    await trx
+      .insertInto('audit_log')
+      .values({
+        actor: req.actor,
+        action: 'enrollment.create',
+        target_type: 'enrollment',
+        target_id: id,
+        details: JSON.stringify({ channel: req.channel, ownership: req.ownership, enrollmentType: req.enrollmentType, authMode: req.authMode }),
+        request_id: req.requestId ?? null,
+      })
+      .execute();
+    return { id, status: row.status, username, expiresAt: row.expires_at, workflowId };
+  });
+}
+
+export interface EnrollmentView {
+  id: string;
+  status: EnrollmentStatus;
+  channel: InviteChannel;
+  ownership: Ownership;
+  enrollmentType: EnrollmentKind | null;
+  authMode: AuthMode;
+  username: string;
+  user: { name: string; email: string | null; phone: string | null; managedAppleId: string | null };
+  workflowId: string;
+  expiresAt: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface EnrollmentDetail extends EnrollmentView {
+  timeline: { from: EnrollmentStatus | null; to: EnrollmentStatus; reason: string | null; at: string }[];
+}
+
+const viewColumns = [
+  'e.id',
+  'e.status',
+  'e.channel',
+  'e.ownership',
+  'e.enrollment_type',
+  'e.auth_mode',
+  'e.username',
+  'e.workflow_id',
+  'e.expires_at',
+  'e.created_at',
+  'e.updated_at',
+  'u.name',
+  'u.email',
+  'u.phone',
+  'u.managed_apple_id',
+] as const;
+
+function baseQuery(db: Db) {
+  return db.selectFrom('enrollments as e').innerJoin('users as u', 'u.id', 'e.user_id').select(viewColumns);
+}
+
+type ViewRow = Awaited<ReturnType<ReturnType<typeof baseQuery>['executeTakeFirstOrThrow']>>;
+
+function toView(r: ViewRow): EnrollmentView {
+  return {
+    id: r.id,
+    status: r.status,
+    channel: r.channel,
+    ownership: r.ownership,
+    enrollmentType: r.enrollment_type,
+    authMode: r.auth_mode,
+    username: r.username,
+    user: { name: r.name, email: r.email, phone: r.phone, managedAppleId: r.managed_apple_id },
+    workflowId: r.workflow_id,
+    expiresAt: r.expires_at.toISOString(),
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+  };
+}
+
+export async function getEnrollment(db: Db, id: string): Promise<EnrollmentDetail | undefined> {
+  const row = await baseQuery(db).where('e.id', '=', id).executeTakeFirst();
+  if (!row) return undefined;
+  const transitions = await db
+    .selectFrom('enrollment_transitions')
+    .select(['from_status', 'to_status', 'reason', 'at'])
+    .where('enrollment_id', '=', id)
+    .orderBy('id')
+    .execute();
+  return {
+    ...toView(row),
+    timeline: transitions.map((t) => ({ from: t.from_status, to: t.to_status, reason: t.reason, at: t.at.toISOString() })),
+  };
+}
+
+export interface ListFilter {
+  status?: EnrollmentStatus | undefined;
+  limit: number;
+  /** opaque cursor from a previous page */
+  cursor?: { createdAt: string; id: string } | undefined;
+}
+
+// JavaScript dates hold milliseconds; compare at that precision so a cursor never skips a row.
+const createdAtMs = sql<Date>`date_trunc('milliseconds', e.created_at)`;
+
+/** Newest first, keyset-paginated on (created_at, id). */
+export async function listEnrollments(db: Db, filter: ListFilter): Promise<{ items: EnrollmentView[]; next?: { createdAt: string; id: string } }> {
+  let q = baseQuery(db);
+  if (filter.status) q = q.where('e.status', '=', filter.status);
+  if (filter.cursor) {
+    const { createdAt, id } = filter.cursor;
+    q = q.where(sql<boolean>`(${createdAtMs}, e.id) < (${createdAt}::timestamptz, ${id}::uuid)`);
+  }
+  const rows = await q.orderBy(createdAtMs, 'desc').orderBy('e.id', 'desc').limit(filter.limit + 1).execute();
+  const items = rows.slice(0, filter.limit).map(toView);
+  const last = items.at(-1);
+  return rows.length > filter.limit && last ? { items, next: { createdAt: last.createdAt, id: last.id } } : { items };
+}

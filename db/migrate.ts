@@ -1,0 +1,34 @@
+import { Migrator, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
+import * as m0001 from './migrations/0001_initial.js';
+
+/** Ordered, in-code migrations: bundler- and test-friendly, no file-system scanning. */
+export const migrations: Record<string, Migration> = {
+  '0001_initial': m0001,
+};
+
+function migrator(db: Kysely<any>): Migrator {
+  return new Migrator({ db, provider: { getMigrations: async () => migrations } });
+}
+
+function check(result: MigrationResultSet): MigrationResultSet {
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`migration ${failed} failed: ${String((result.error as Error).message ?? result.error)}`, {
+      cause: result.error,
+    });
+  }
+  return result;
+}
+
+export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+  const result = check(await migrator(db).migrateToLatest());
+  return (result.results ?? []).map((r) => r.migrationName);
+}
+
+export async function migrateDownAll(db: Kysely<any>): Promise<void> {
+  const m = migrator(db);
+  for (;;) {
+    const result = check(await m.migrateDown());
+    if (!result.results?.length) return;
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * Kysely table types. Personal data (names, emails, phone numbers, Apple IDs) lives only here, in
+ * Postgres; workflows carry enrollment ids and states.
+ *
+ * User Enrollment privacy is structural: `devices` has no column for a serial number, UDID, IMEI
+ * or MEID. Those live in `device_hardware_ids`, whose foreign key only accepts devices enrolled
+ * with Device Enrollment (see migration 0001).
+ */
+import type { ColumnType, Generated, Insertable, JSONColumnType, Selectable, Updateable } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+
+export const enrollmentStatuses = [
+  'created', // row written, workflow start pending in the outbox
+  'invited', // credentials issued, invite on its way
+  'profile_issued',
+  'authenticated',
+  'enrolled',
+  'disenrolling',
+  'disenrolled',
+  'expired',
+  'cancelled',
+] as const;
+export type EnrollmentStatus = (typeof enrollmentStatuses)[number];
+
+export type EnrollmentKind = 'user' | 'device';
+export type Ownership = 'personal' | 'corporate' | 'user_choice';
+export type InviteChannel = 'email' | 'sms';
+export type AuthMode = 'authenticated' | 'open';
+
+export interface UsersTable {
+  id: string;
+  name: string;
+  email: string | null;
+  phone: string | null;
+  managed_apple_id: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface EnrollmentsTable {
+  id: string;
+  user_id: string;
+  channel: InviteChannel;
+  ownership: Ownership;
+  /** null until the user decides (ownership `user_choice`) */
+  enrollment_type: EnrollmentKind | null;
+  auth_mode: AuthMode;
+  status: EnrollmentStatus;
+  username: string;
+  workflow_id: string;
+  expires_at: Timestamp;
+  created_by: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface InvitesTable {
+  id: Generated<string>;
+  enrollment_id: string;
+  /** scrypt hash of the one-time password: `scrypt$<salt b64>$<hash b64>` */
+  otp_hash: string;
+  /** the one-time password itself, AES-GCM sealed, so a reminder can repeat it */
+  otp_sealed: Buffer;
+  issued_at: Timestamp;
+  expires_at: Timestamp;
+  revoked_at: NullableTimestamp;
+  idempotency_key: string;
+}
+
+export interface EnrollmentTransitionsTable {
+  id: Generated<string>;
+  enrollment_id: string;
+  from_status: EnrollmentStatus | null;
+  to_status: EnrollmentStatus;
+  reason: string | null;
+  idempotency_key: string;
+  at: Timestamp;
+}
+
+export interface DevicesTable {
+  id: Generated<string>;
+  enrollment_id: string;
+  kind: EnrollmentKind;
+  /** Apple's per-enrollment `EnrollmentID` (User Enrollment) */
+  apple_enrollment_id: string | null;
+  model: string | null;
+  model_name: string | null;
+  product_name: string | null;
+  os_version: string | null;
+  build_version: string | null;
+  topic: string | null;
+  push_token_sealed: Buffer | null;
+  push_magic_sealed: Buffer | null;
+  last_seen_at: NullableTimestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** Hardware identifiers, for Device Enrollment only (foreign key on (device_id, kind = 'device')). */
+export interface DeviceHardwareIdsTable {
+  device_id: string;
+  kind: ColumnType<'device', 'device' | undefined, never>;
+  udid: string | null;
+  serial_number: string | null;
+  imei: string | null;
+  meid: string | null;
+}
+
+export type CommandStatus = 'queued' | 'sent' | 'acknowledged' | 'error' | 'not_now' | 'cancelled';
+
+export interface CommandQueueTable {
+  id: Generated<string>;
+  device_id: string;
+  command_uuid: string;
+  request_type: string;
+  /** the full command plist (may hold secrets such as Wi-Fi passwords: sealed) */
+  payload_sealed: Buffer;
+  status: Generated<CommandStatus>;
+  idempotency_key: string;
+  created_at: Timestamp;
+  sent_at: NullableTimestamp;
+  answered_at: NullableTimestamp;
+  result_status: string | null;
+  result: JSONColumnType<Record<string, unknown>> | null;
+}
+
+export type OutboxKind = 'start_enrollment';
+
+/** Events that must reach Temporal; written in the same transaction as the state they describe. */
+export interface OutboxTable {
+  id: Generated<string>;
+  kind: OutboxKind;
+  workflow_id: string;
+  payload: JSONColumnType<Record<string, unknown>>;
+  dedupe_key: string;
+  created_at: Timestamp;
+  attempts: Generated<number>;
+  available_at: Timestamp;
+  delivered_at: NullableTimestamp;
+  last_error: string | null;
+}
+
+export interface SettingsTable {
+  key: string;
+  value: JSONColumnType<Record<string, unknown>>;
+  updated_at: Timestamp;
+}
+
+/** Secrets at rest: AES-256-GCM under the master key, bound to their name (see db/secret-box.ts). */
+export interface SecretsTable {
+  name: string;
+  sealed: Buffer;
+  updated_at: Timestamp;
+}
+
+export interface AuditLogTable {
+  id: Generated<string>;
+  actor: string;
+  action: string;
+  target_type: string;
+  target_id: string | null;
+  details: JSONColumnType<Record<string, unknown>>;
+  request_id: string | null;
+  at: Timestamp;
+}
+
+export type TokenScope = 'admin' | 'read';
+
+export interface ApiTokensTable {
+  id: Generated<string>;
+  name: string;
+  /** sha256 of the token, hex */
+  token_hash: string;
+  scope: TokenScope;
+  created_at: Timestamp;
+  last_used_at: NullableTimestamp;
+  revoked_at: NullableTimestamp;
+}
+
+/** One row per side effect an activity performed, keyed `<workflowId>:<step>`. */
+export interface ActivityEffectsTable {
+  idempotency_key: string;
+  result: JSONColumnType<Record<string, unknown>>;
+  at: Timestamp;
+}
+
+export interface Database {
+  users: UsersTable;
+  enrollments: EnrollmentsTable;
+  invites: InvitesTable;
+  enrollment_transitions: EnrollmentTransitionsTable;
+  devices: DevicesTable;
+  device_hardware_ids: DeviceHardwareIdsTable;
+  command_queue: CommandQueueTable;
+  outbox: OutboxTable;
+  settings: SettingsTable;
+  secrets: SecretsTable;
+  audit_log: AuditLogTable;
+  api_tokens: ApiTokensTable;
+  activity_effects: ActivityEffectsTable;
+}
+
+export type Enrollment = Selectable<EnrollmentsTable>;
+export type NewEnrollment = Insertable<EnrollmentsTable>;
+export type EnrollmentUpdate = Updateable<EnrollmentsTable>;
+export type User = Selectable<UsersTable>;
+export type Transition = Selectable<EnrollmentTransitionsTable>;

@@ -1,0 +1,158 @@
+/**
+ * `npm start`: the whole stack in one process tree on embedded defaults.
+ *
+ *   Temporal dev server (SQLite under the data dir, UI on TEMPORAL_UI_PORT, search attributes
+ *   registered)  +  PGlite behind a Postgres socket  +  migrations  +  worker  +  API.
+ *
+ * Set TEMPORAL_ADDRESS or DATABASE_URL to use an external Temporal or Postgres instead.
+ * Ctrl-C (or SIGTERM) stops everything in order.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { ensureAdminToken } from '../api/auth.js';
+import { startApi } from '../api/server.js';
+import { loadEnvOrExit } from '../config/env.js';
+import { createLogger } from '../config/logger.js';
+import { createDb } from '../db/connection.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.js';
+import { migrateToLatest } from '../db/migrate.js';
+import { generateApiToken } from '../security/api-tokens.js';
+import { generateMasterKey, SecretBox } from '../security/secret-box.js';
+import { createTandemWorker } from '../worker/create-worker.js';
+import { tandemSearchAttributes } from '../workflows/search-attributes.js';
+import { resolveTemporalCli } from './temporal-cli.js';
+
+const env = loadEnvOrExit('dev');
+const log = createLogger(env.LOG_LEVEL, 'tandem');
+const dataDir = resolve(env.TANDEM_DATA_DIR);
+mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+
+/** A value generated on first start and kept (mode 0600) under the data directory. */
+function keptValue(file: string, make: () => string): string {
+  const path = join(dataDir, file);
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  const value = make();
+  writeFileSync(path, `${value}\n`, { mode: 0o600 });
+  return value;
+}
+
+const masterKey = env.TANDEM_MASTER_KEY ?? keptValue('master.key', generateMasterKey);
+const adminToken = env.TANDEM_ADMIN_TOKEN ?? keptValue('admin-token', generateApiToken);
+const externalTemporal = process.env.TEMPORAL_ADDRESS ? env.TEMPORAL_ADDRESS : undefined;
+
+Runtime.install({
+  shutdownSignals: [], // this launcher orders the shutdown itself
+  logger: new DefaultLogger('WARN'),
+  telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } },
+});
+
+const stops: (() => Promise<unknown>)[] = [];
+let stopping = false;
+async function stopAll(code: number) {
+  if (stopping) return;
+  stopping = true;
+  log.info('stopping');
+  const force = setTimeout(() => process.exit(1), env.SHUTDOWN_GRACE + 5000).unref();
+  for (const stop of stops.reverse()) {
+    await stop().catch((err: unknown) => log.warn({ err }, 'error while stopping'));
+  }
+  clearTimeout(force);
+  process.exit(code);
+}
+process.on('SIGINT', () => void stopAll(0));
+process.on('SIGTERM', () => void stopAll(0));
+
+try {
+  // 1. Temporal
+  let client: Client;
+  let nativeConnection: NativeConnection;
+  if (externalTemporal) {
+    const connection = await Connection.connect({ address: externalTemporal });
+    client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+    nativeConnection = await NativeConnection.connect({ address: externalTemporal });
+    stops.push(() => connection.close(), () => nativeConnection.close());
+  } else {
+    const { source, ...executable } = await resolveTemporalCli({ log: (line) => log.info(line) });
+    log.info({ route: source }, 'starting Temporal dev server');
+    const temporalPort = Number(env.TEMPORAL_ADDRESS.split(':').pop());
+    const testEnv = await TestWorkflowEnvironment.createLocal({
+      server: {
+        executable,
+        dbFilename: join(dataDir, 'temporal.db'),
+        port: temporalPort,
+        ui: true,
+        uiPort: env.TEMPORAL_UI_PORT,
+        namespace: env.TEMPORAL_NAMESPACE,
+        searchAttributes: tandemSearchAttributes,
+        log: { format: 'pretty', level: 'error' },
+        extraArgs: ['--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=NORMAL'],
+      },
+    });
+    client = testEnv.client;
+    nativeConnection = testEnv.nativeConnection;
+    stops.push(() => testEnv.teardown());
+  }
+
+  // 2. Postgres
+  let databaseUrl = env.DATABASE_URL;
+  let embedded: EmbeddedPostgres | undefined;
+  if (!databaseUrl) {
+    embedded = await startEmbeddedPostgres({ dataDir: join(dataDir, 'pglite') });
+    stops.push(() => embedded!.stop());
+    databaseUrl = embedded.url;
+  }
+  const db = createDb({ url: databaseUrl, poolSize: embedded ? 1 : env.DATABASE_POOL_SIZE });
+  stops.push(() => db.destroy());
+  const applied = await migrateToLatest(db);
+  if (applied.length) log.info({ applied }, 'migrations applied');
+  await ensureAdminToken(db, adminToken);
+
+  // 3. Worker
+  const worker = await createTandemWorker({
+    connection: nativeConnection,
+    namespace: env.TEMPORAL_NAMESPACE,
+    taskQueue: env.TEMPORAL_TASK_QUEUE,
+    deps: { db, box: new SecretBox(masterKey) },
+  });
+  const workerRun = worker.run();
+  workerRun.catch((err: unknown) => {
+    log.error({ err }, 'worker failed');
+    void stopAll(1);
+  });
+  stops.push(async () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await workerRun;
+  });
+
+  // 4. API
+  const api = await startApi({ env: { ...env, TANDEM_MASTER_KEY: masterKey }, db, temporal: client, log });
+  stops.push(() => api.stop());
+
+  const uiUrl = externalTemporal ? '(external Temporal: see its UI)' : `http://localhost:${env.TEMPORAL_UI_PORT}`;
+  process.stdout.write(
+    [
+      '',
+      'Tandem is running.',
+      `  API            ${api.url}/api/v1`,
+      `  OpenAPI docs   ${api.url}/api/v1/docs   (spec: ${api.url}/api/v1/openapi.json)`,
+      `  Readiness      ${api.url}/readyz`,
+      `  Temporal UI    ${uiUrl}`,
+      `  Admin token    ${adminToken}`,
+      `  Data           ${dataDir}${embedded ? ' (PGlite + Temporal SQLite)' : ''}`,
+      '',
+      'Try:',
+      `  curl -s -X POST ${api.url}/api/v1/enrollments -H "Authorization: Bearer ${adminToken}" \\`,
+      `    -H 'Content-Type: application/json' \\`,
+      `    -d '{"user":{"name":"Ada Lovelace","email":"ada@example.com"},"channel":"email","ownership":"personal","authMode":"authenticated"}'`,
+      '',
+      'Press Ctrl-C to stop.',
+      '',
+    ].join('\n'),
+  );
+} catch (err) {
+  log.error({ err }, 'start failed');
+  await stopAll(1);
+}

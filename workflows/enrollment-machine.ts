@@ -1,0 +1,68 @@
+/**
+ * The enrollment state machine as a plain class: the workflow function only wires it to Temporal
+ * (handlers, timers, activities), and unit tests drive it without a server.
+ */
+export type EnrollmentStatus =
+  | 'created'
+  | 'invited'
+  | 'profile_issued'
+  | 'authenticated'
+  | 'enrolled'
+  | 'disenrolling'
+  | 'disenrolled'
+  | 'expired'
+  | 'cancelled';
+
+const allowed: Record<EnrollmentStatus, readonly EnrollmentStatus[]> = {
+  created: ['invited', 'cancelled'],
+  invited: ['profile_issued', 'expired', 'cancelled'],
+  profile_issued: ['authenticated', 'expired', 'cancelled'],
+  authenticated: ['enrolled', 'expired', 'cancelled'],
+  enrolled: ['disenrolling', 'disenrolled'],
+  disenrolling: ['disenrolled'],
+  disenrolled: [],
+  expired: [],
+  cancelled: [],
+};
+
+export const finalStatuses: readonly EnrollmentStatus[] = ['disenrolled', 'expired', 'cancelled'];
+
+export interface TransitionRecord {
+  from: EnrollmentStatus;
+  to: EnrollmentStatus;
+  reason?: string;
+  /** position in this enrollment's history; part of each transition's idempotency key */
+  seq: number;
+}
+
+export class InvalidTransitionError extends Error {
+  constructor(from: EnrollmentStatus, to: EnrollmentStatus) {
+    super(`an enrollment cannot move from ${from} to ${to}`);
+    this.name = 'InvalidTransitionError';
+  }
+}
+
+export class EnrollmentMachine {
+  #status: EnrollmentStatus = 'created';
+  #seq = 0;
+
+  get status(): EnrollmentStatus {
+    return this.#status;
+  }
+
+  get isFinal(): boolean {
+    return finalStatuses.includes(this.#status);
+  }
+
+  canMoveTo(to: EnrollmentStatus): boolean {
+    return allowed[this.#status].includes(to);
+  }
+
+  /** Applies a transition and returns what must be recorded; throws if the move is not allowed. */
+  moveTo(to: EnrollmentStatus, reason?: string): TransitionRecord {
+    if (!this.canMoveTo(to)) throw new InvalidTransitionError(this.#status, to);
+    const record: TransitionRecord = { from: this.#status, to, seq: ++this.#seq, ...(reason ? { reason } : {}) };
+    this.#status = to;
+    return record;
+  }
+}
