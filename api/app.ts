@@ -60,7 +60,8 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
     bodyLimit({
       maxSize: ADMIN_BODY_LIMIT,
       onError: () => {
-        throw new ApiError(413, 'body_too_large', `Request bodies are limited to ${ADMIN_BODY_LIMIT} bytes.`);
+        // The rest of the body is never read: close the connection so no client reuses it.
+        throw new ApiError(413, 'body_too_large', `Request bodies are limited to ${ADMIN_BODY_LIMIT} bytes.`, undefined, { Connection: 'close' });
       },
     }),
   );
@@ -79,8 +80,10 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
   app.notFound((c) => c.json(errorBody('not_found', `Nothing is served at ${c.req.method} ${c.req.path}.`), 404));
   app.onError((err, c) => {
     if (err instanceof ApiError) return sendError(c, err);
-    if (err instanceof HTTPException) return c.json(errorBody('http_error', err.message), err.status);
-    if (err instanceof SyntaxError) return sendError(c, new ApiError(400, 'malformed_json', 'The request body is not valid JSON.'));
+    if (err instanceof HTTPException) {
+      const code = /malformed json/i.test(err.message) ? 'malformed_json' : 'bad_request';
+      return c.json(errorBody(code, err.message), err.status);
+    }
     deps.log.error({ reqId: c.get('requestId'), err }, 'unhandled error');
     return c.json(errorBody('internal_error', 'Something went wrong on our side; the request id identifies it in the logs.', { requestId: c.get('requestId') }), 500);
   });

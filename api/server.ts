@@ -26,24 +26,15 @@ export interface StartApiOptions {
 export async function startApi({ env, db, temporal, log, relay: relayOptions }: StartApiOptions): Promise<RunningApi> {
   const gateway = temporalGateway(temporal, env.TEMPORAL_TASK_QUEUE);
   const relay = new OutboxRelay(db, gateway, log, relayOptions);
+  // Listen first, then build the app: its public URL defaults to the port actually bound.
+  let app: ReturnType<typeof createApp> | undefined;
   let server: ServerType | undefined;
-  const listening = new Promise<AddressInfo>((resolve) => {
-    const publicUrl = () => env.PUBLIC_URL ?? `http://localhost:${(server?.address() as AddressInfo | null)?.port ?? env.PORT}`;
-    const app = createApp({
-      env,
-      db,
-      gateway,
-      relay,
-      log,
-      get publicUrl() {
-        return publicUrl();
-      },
-    });
-    server = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, resolve);
+  const address = await new Promise<AddressInfo>((resolve) => {
+    server = serve({ fetch: (req, bindings) => app!.fetch(req, bindings), port: env.PORT, hostname: env.HOST }, resolve);
   });
-  const address = await listening;
+  const url = env.PUBLIC_URL?.replace(/\/$/, '') ?? `http://localhost:${address.port}`;
+  app = createApp({ env, db, gateway, relay, log, publicUrl: url });
   relay.start();
-  const url = env.PUBLIC_URL ?? `http://localhost:${address.port}`;
   log.info({ url }, 'api listening');
   return {
     url,

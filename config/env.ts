@@ -47,6 +47,7 @@ export const variables = {
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('tandem-enrollment-v1'),
   TEMPORAL_CLI: z.string().min(1).optional(),
+  TEMPORAL_PORT: port(7233),
   TEMPORAL_UI_PORT: port(8233),
   TANDEM_DATA_DIR: z.string().min(1).default('.data'),
   TANDEM_ADMIN_TOKEN: z.string().min(24, 'at least 24 characters').optional(),

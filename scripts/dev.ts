@@ -77,12 +77,11 @@ try {
   } else {
     const { source, ...executable } = await resolveTemporalCli({ log: (line) => log.info(line) });
     log.info({ route: source }, 'starting Temporal dev server');
-    const temporalPort = Number(env.TEMPORAL_ADDRESS.split(':').pop());
     const testEnv = await TestWorkflowEnvironment.createLocal({
       server: {
         executable,
         dbFilename: join(dataDir, 'temporal.db'),
-        port: temporalPort,
+        port: env.TEMPORAL_PORT,
         ui: true,
         uiPort: env.TEMPORAL_UI_PORT,
         namespace: env.TEMPORAL_NAMESPACE,
