@@ -88,18 +88,22 @@ export class OutboxRelay {
         order by id limit ${this.#opts.batchSize} for update skip locked)
       returning id, kind, workflow_id, payload, attempts`.execute(this.db);
     const rows = [...claimed.rows].sort((a, b) => Number(a.id) - Number(b.id));
-    for (const row of rows) {
+    for (const [index, row] of rows.entries()) {
       try {
         await this.#deliver(row.kind, row.payload);
         await this.db.updateTable('outbox').set({ delivered_at: sql`now()`, last_error: null }).where('id', '=', row.id).execute();
       } catch (err) {
+        // Temporal is most likely down: back off this row and the rest of the batch together
+        // rather than waiting out a deadline for each.
         const backoff = Math.min(this.#opts.maxBackoffMs, 500 * 2 ** Math.min(row.attempts, 16));
-        this.log.warn({ outboxId: row.id, kind: row.kind, attempts: row.attempts, err: String(err) }, 'outbox delivery failed; will retry');
+        const rest = rows.slice(index).map((r) => r.id);
+        this.log.warn({ outboxId: row.id, kind: row.kind, attempts: row.attempts, deferred: rest.length, err: String(err) }, 'outbox delivery failed; will retry');
         await this.db
           .updateTable('outbox')
           .set({ available_at: sql`now() + ${`${backoff} milliseconds`}::interval`, last_error: String(err).slice(0, 2000) })
-          .where('id', '=', row.id)
+          .where('id', 'in', rest)
           .execute();
+        return 0; // stop draining until the next poll
       }
     }
     return rows.length;

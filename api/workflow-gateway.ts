@@ -13,11 +13,15 @@ export interface WorkflowGateway {
   ping(): Promise<void>;
 }
 
+/** Calls give up after this long, so an unreachable Temporal never stalls a relay or a probe. */
+const CALL_DEADLINE_MS = 5_000;
+
 export function temporalGateway(client: Client, taskQueue: string): WorkflowGateway {
+  const withinDeadline = <T>(fn: () => Promise<T>, ms = CALL_DEADLINE_MS) => client.withDeadline(Date.now() + ms, fn);
   return {
     async startEnrollment(input) {
       try {
-        await client.workflow.start<typeof enrollmentWorkflow>('enrollmentWorkflow', {
+        await withinDeadline(() => client.workflow.start<typeof enrollmentWorkflow>('enrollmentWorkflow', {
           workflowId: enrollmentWorkflowId(input.enrollmentId),
           taskQueue,
           args: [input],
@@ -29,14 +33,14 @@ export function temporalGateway(client: Client, taskQueue: string): WorkflowGate
             { key: EnrollmentStatusKey, value: 'created' },
             { key: EnrollmentTypeKey, value: input.enrollmentType ?? 'undecided' },
           ],
-        });
+        }));
       } catch (err) {
         if (err instanceof WorkflowExecutionAlreadyStartedError) return; // it ran already: delivered
         throw err;
       }
     },
     async ping() {
-      await client.workflowService.getSystemInfo({});
+      await withinDeadline(() => client.workflowService.getSystemInfo({}), 2_000);
     },
   };
 }

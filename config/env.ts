@@ -62,7 +62,7 @@ export type Env = z.output<typeof envSchema>;
 /** Which process is starting: each needs a few variables the others may leave out. */
 export type Role = 'api' | 'worker' | 'dev' | 'test';
 
-const requiredByRole: Record<Role, (keyof Env)[]> = {
+export const requiredByRole: Record<Role, (keyof Env)[]> = {
   api: ['DATABASE_URL', 'TANDEM_MASTER_KEY'],
   worker: ['DATABASE_URL', 'TANDEM_MASTER_KEY'],
   dev: [],

@@ -148,8 +148,9 @@ export function enrollmentRoutes(deps: AppDeps) {
       actor: c.get('actor').name,
       requestId: c.get('requestId'),
     });
-    // The start event is already durable in the outbox; delivering it now just saves a poll.
-    await deps.relay.kick();
+    // The start event is already durable in the outbox; kicking the relay just saves a poll, and
+    // the answer never waits on Temporal.
+    void deps.relay.kick();
     return c.json(
       {
         id: created.id,

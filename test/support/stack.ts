@@ -44,7 +44,7 @@ export function testEnv(overrides: Record<string, string> = {}): Env {
   );
 }
 
-export async function startTestStack(overrides: Record<string, string> = {}): Promise<TestStack> {
+export async function startTestStack(overrides: Record<string, string> = {}, { relayPollIntervalMs = 200 } = {}): Promise<TestStack> {
   const env = testEnv(overrides);
   const log = createLogger(env.LOG_LEVEL);
   const database = await createTestDatabase();
@@ -63,7 +63,7 @@ export async function startTestStack(overrides: Record<string, string> = {}): Pr
 
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
-  const api = await startApi({ env, db: database.db, temporal: client, log, relay: { pollIntervalMs: 200 } });
+  const api = await startApi({ env, db: database.db, temporal: client, log, relay: { pollIntervalMs: relayPollIntervalMs } });
   const baseUrl = `http://127.0.0.1:${api.port}`;
 
   return {
