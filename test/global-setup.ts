@@ -19,6 +19,8 @@ declare module 'vitest' {
     temporalAddress: string;
     workflowBundlePath: string;
     databaseUrl: string | null;
+    /** the Temporal CLI binary the run resolved (null when only the SDK download route was left) */
+    temporalCliPath: string | null;
   }
 }
 
@@ -50,6 +52,7 @@ export default async function setup(project: TestProject) {
   project.provide('temporalAddress', env.address);
   project.provide('workflowBundlePath', workflowBundlePath);
   project.provide('databaseUrl', databaseUrl);
+  project.provide('temporalCliPath', executable.type === 'existing-path' ? executable.path : null);
 
   return async () => {
     await env.teardown();

@@ -1,0 +1,119 @@
+/**
+ * The README's first command, as a newcomer runs it: `npm start` brings up Temporal (with its UI),
+ * PGlite, the worker and the API; an enrollment created with curl-like calls shows up in Temporal
+ * with its search attribute; Ctrl-C stops everything; a restart finds the data again.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { EnrollmentStatusKey } from '../../workflows/search-attributes.js';
+import { eventually } from '../support/stack.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+const dataDir = mkdtempSync(join(tmpdir(), 'tandem-dev-'));
+const cli = inject('temporalCliPath');
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+interface Launched {
+  child: ChildProcess;
+  output: () => string;
+  apiUrl: string;
+}
+
+async function launch(ports: { temporal: number; ui: number }): Promise<Launched> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/dev.ts'], {
+    cwd: root,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      TANDEM_DATA_DIR: dataDir,
+      PORT: '0',
+      TEMPORAL_PORT: String(ports.temporal),
+      TEMPORAL_UI_PORT: String(ports.ui),
+      TEMPORAL_CLI: cli!,
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const apiUrl = await eventually(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}:\n${out}`);
+      return /API\s+(http:\/\/\S+)\/api\/v1/.exec(out)?.[1];
+    },
+    { timeoutMs: 90_000, intervalMs: 200 },
+  );
+  return { child, output: () => out, apiUrl };
+}
+
+async function stop(l: Launched): Promise<number | null> {
+  const exited = new Promise<number | null>((r) => l.child.once('exit', (code) => r(code)));
+  l.child.kill('SIGINT');
+  return exited;
+}
+
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+describe.skipIf(!cli)('npm start (dev launcher)', () => {
+  it('runs the whole stack, stops on Ctrl-C, and keeps its data across restarts', { timeout: 180_000 }, async () => {
+    const ports = { temporal: await freePort(), ui: await freePort() };
+    const first = await launch(ports);
+    try {
+      expect(first.output()).toContain(`Temporal UI    http://localhost:${ports.ui}`);
+      const ready = await fetch(`${first.apiUrl}/readyz`);
+      expect(ready.status).toBe(200);
+      const ui = await fetch(`http://127.0.0.1:${ports.ui}/`);
+      expect(ui.status).toBe(200);
+
+      const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+      expect(first.output()).toContain(`Admin token    ${token}`);
+      const created = await fetch(`${first.apiUrl}/api/v1/enrollments`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ user: { name: 'Ada Lovelace', email: 'ada@example.com' }, channel: 'email', ownership: 'personal', authMode: 'authenticated' }),
+      });
+      expect(created.status).toBe(201);
+      const { id, workflowId } = (await created.json()) as { id: string; workflowId: string };
+
+      const connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
+      try {
+        const client = new Client({ connection });
+        await eventually(async () => {
+          const d = await client.workflow.getHandle(workflowId).describe();
+          return d.typedSearchAttributes.get(EnrollmentStatusKey) === 'invited' ? d : undefined;
+        });
+      } finally {
+        await connection.close();
+      }
+      expect(await stop(first)).toBe(0);
+
+      // Everything is down: the ports are free again.
+      await expect(fetch(`${first.apiUrl}/healthz`)).rejects.toThrow();
+      await expect(fetch(`http://127.0.0.1:${ports.ui}/`)).rejects.toThrow();
+
+      const second = await launch(ports);
+      try {
+        const res = await fetch(`${second.apiUrl}/api/v1/enrollments/${id}`, { headers: { authorization: `Bearer ${token}` } });
+        expect(res.status).toBe(200);
+        expect(await res.json()).toMatchObject({ id, status: 'invited' });
+      } finally {
+        expect(await stop(second)).toBe(0);
+      }
+    } finally {
+      if (first.child.exitCode === null) first.child.kill('SIGKILL');
+    }
+  });
+});
