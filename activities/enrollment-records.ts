@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/connection.js';
 import { generateOneTimePassword, hashOneTimePassword } from '../security/one-time-password.js';
 import type { SecretBox } from '../security/secret-box.js';
-import type { EnrollmentActivities, IssueInviteInput, RecordTransitionInput } from '../workflows/activity-types.js';
+import type { EnrollmentActivities, RecordTransitionInput } from '../workflows/activity-types.js';
 
 export interface EnrollmentRecordDeps {
   db: Db;
@@ -12,9 +12,9 @@ export interface EnrollmentRecordDeps {
 export const inviteSealContext = (enrollmentId: string) => `invite-otp:${enrollmentId}`;
 
 /** Activities that keep Postgres in step with the workflow. Each is idempotent by its key. */
-export function enrollmentRecordActivities({ db, box }: EnrollmentRecordDeps): EnrollmentActivities {
+export function enrollmentRecordActivities({ db, box }: EnrollmentRecordDeps): Pick<EnrollmentActivities, 'issueInvite' | 'recordTransition'> {
   return {
-    async issueInvite({ enrollmentId, idempotencyKey }: IssueInviteInput) {
+    async issueInvite({ enrollmentId, idempotencyKey }) {
       const existing = await db
         .selectFrom('invites')
         .select(['id', 'expires_at'])

@@ -1,9 +1,20 @@
 import type { EnrollmentActivities } from '../workflows/activity-types.js';
-import { enrollmentRecordActivities, type EnrollmentRecordDeps } from './enrollment-records.js';
+import { deviceCommandActivities, type DeviceCommandDeps } from './device-commands.js';
+import { enrollmentRecordActivities } from './enrollment-records.js';
+import { inviteDeliveryActivities, type InviteDeliveryDeps } from './invite-delivery.js';
 
-export type ActivityDeps = EnrollmentRecordDeps;
+export type ActivityDeps = InviteDeliveryDeps & DeviceCommandDeps;
 
 /** Every activity the worker registers, built from its dependencies (no globals). */
-export function createActivities(deps: ActivityDeps): EnrollmentActivities {
-  return { ...enrollmentRecordActivities(deps) };
+export function createActivities(deps: ActivityDeps): { activities: EnrollmentActivities; close(): Promise<void> } {
+  const devices = deviceCommandActivities(deps);
+  return {
+    activities: {
+      ...enrollmentRecordActivities(deps),
+      ...inviteDeliveryActivities(deps),
+      queueInitialCommands: devices.queueInitialCommands,
+      pushDevice: devices.pushDevice,
+    },
+    close: () => devices.close(),
+  };
 }

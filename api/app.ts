@@ -11,6 +11,13 @@ import type { Logger } from 'pino';
 import { ZodError } from 'zod';
 import type { Env } from '../config/env.js';
 import type { Db } from '../db/connection.js';
+import { InviteChangeError } from '../db/enrollments.js';
+import { ConflictError } from '../db/errors.js';
+import type { SecretBox } from '../security/secret-box.js';
+import { settingsRoutes } from './admin/settings.js';
+import { mdmRoutes } from './device/mdm.js';
+import { sandboxRoutes } from './ops/sandbox.js';
+import { portalRoutes } from './portal/routes.js';
 import { enrollmentRoutes } from './admin/enrollments.js';
 import { requireAdmin } from './auth.js';
 import { ApiError, errorBody, sendError, validationError } from './errors.js';
@@ -23,6 +30,9 @@ import type { WorkflowGateway } from './workflow-gateway.js';
 export interface AppDeps {
   env: Env;
   db: Db;
+  box: SecretBox;
+  /** sandbox mode: invites go to /sandbox/outbox, pushes to a local sink */
+  sandbox: boolean;
   gateway: WorkflowGateway;
   relay: OutboxRelay;
   log: Logger;
@@ -65,9 +75,9 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
       },
     }),
   );
-  admin.use('/enrollments/*', requireAdmin(deps.db));
-  admin.use('/enrollments', requireAdmin(deps.db));
+  for (const path of ['/enrollments', '/enrollments/*', '/settings/*']) admin.use(path, requireAdmin(deps.db));
   admin.route('/', enrollmentRoutes(full));
+  admin.route('/', settingsRoutes(full));
   admin.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
   admin.doc31('/openapi.json', {
     openapi: '3.1.0',
@@ -77,9 +87,27 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
   admin.route('/docs', docsRoutes(new URL('/api/v1/openapi.json', deps.publicUrl).pathname));
   app.route('/api/v1', admin);
 
+  app.route(
+    '/enroll',
+    portalRoutes({
+      db: deps.db,
+      box: deps.box,
+      relay: deps.relay,
+      masterKey: deps.env.TANDEM_MASTER_KEY!,
+      organization: deps.env.TANDEM_ORGANIZATION,
+      publicUrl: deps.publicUrl,
+      maxAttempts: deps.env.PORTAL_MAX_ATTEMPTS,
+      lockoutMs: deps.env.PORTAL_LOCKOUT,
+    }),
+  );
+  app.route('/mdm', mdmRoutes({ db: deps.db, box: deps.box, relay: deps.relay, log: deps.log, organization: deps.env.TANDEM_ORGANIZATION }));
+  if (deps.sandbox) app.route('/sandbox', sandboxRoutes(deps.db, deps.env.TANDEM_ORGANIZATION));
+
   app.notFound((c) => c.json(errorBody('not_found', `Nothing is served at ${c.req.method} ${c.req.path}.`), 404));
   app.onError((err, c) => {
     if (err instanceof ApiError) return sendError(c, err);
+    if (err instanceof ConflictError) return c.json(errorBody(err.code, err.message, err.details), 409);
+    if (err instanceof InviteChangeError) return c.json(errorBody(err.code, err.message), err.code === 'enrollment_not_found' ? 404 : 409);
     if (err instanceof HTTPException) {
       const code = /malformed json/i.test(err.message) ? 'malformed_json' : 'bad_request';
       return c.json(errorBody(code, err.message), err.status);

@@ -4,6 +4,7 @@ import { loadEnvOrExit } from '../config/env.js';
 import { createLogger } from '../config/logger.js';
 import { createDb } from '../db/connection.js';
 import { migrateToLatest } from '../db/migrate.js';
+import { SecretBox } from '../security/secret-box.js';
 import { ensureAdminToken } from './auth.js';
 import { startApi } from './server.js';
 
@@ -17,7 +18,7 @@ if (env.TANDEM_ADMIN_TOKEN) await ensureAdminToken(db, env.TANDEM_ADMIN_TOKEN);
 // Connection.lazy: the API starts (and answers /readyz with 503) even while Temporal is down.
 const connection = Connection.lazy({ address: env.TEMPORAL_ADDRESS });
 const temporal = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
-const api = await startApi({ env, db, temporal, log });
+const api = await startApi({ env, db, box: new SecretBox(env.TANDEM_MASTER_KEY!), sandbox: env.TANDEM_SANDBOX ?? false, temporal, log });
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -8,7 +8,7 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Db } from '../db/connection.js';
 import type { OutboxKind } from '../db/schema.js';
-import type { EnrollmentWorkflowInput } from '../workflows/messages.js';
+import type { EnrollmentEvent, EnrollmentWorkflowInput } from '../workflows/messages.js';
 import type { WorkflowGateway } from './workflow-gateway.js';
 
 export interface OutboxRelayOptions {
@@ -90,7 +90,7 @@ export class OutboxRelay {
     const rows = [...claimed.rows].sort((a, b) => Number(a.id) - Number(b.id));
     for (const [index, row] of rows.entries()) {
       try {
-        await this.#deliver(row.kind, row.payload);
+        await this.#deliver(row.kind, row.workflow_id, row.payload);
         await this.db.updateTable('outbox').set({ delivered_at: sql`now()`, last_error: null }).where('id', '=', row.id).execute();
       } catch (err) {
         // Temporal is most likely down: back off this row and the rest of the batch together
@@ -109,12 +109,12 @@ export class OutboxRelay {
     return rows.length;
   }
 
-  async #deliver(kind: OutboxKind, payload: Record<string, unknown>): Promise<void> {
+  async #deliver(kind: OutboxKind, workflowId: string, payload: Record<string, unknown>): Promise<void> {
     switch (kind) {
       case 'start_enrollment':
         return this.gateway.startEnrollment(payload as unknown as EnrollmentWorkflowInput);
-      default:
-        throw new Error(`no delivery for outbox kind ${kind}`);
+      case 'signal_enrollment':
+        return this.gateway.signalEnrollment(workflowId, payload.event as EnrollmentEvent);
     }
   }
 }

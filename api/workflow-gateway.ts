@@ -4,11 +4,12 @@
  */
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { enrollmentWorkflow } from '../workflows/enrollment.js';
-import { enrollmentWorkflowId, type EnrollmentWorkflowInput } from '../workflows/messages.js';
+import { enrollmentEventSignal, enrollmentWorkflowId, type EnrollmentEvent, type EnrollmentWorkflowInput } from '../workflows/messages.js';
 import { EnrollmentStatusKey, EnrollmentTypeKey } from '../workflows/search-attributes.js';
 
 export interface WorkflowGateway {
   startEnrollment(input: EnrollmentWorkflowInput): Promise<void>;
+  signalEnrollment(workflowId: string, event: EnrollmentEvent): Promise<void>;
   /** Throws when Temporal cannot be reached. */
   ping(): Promise<void>;
 }
@@ -38,6 +39,9 @@ export function temporalGateway(client: Client, taskQueue: string): WorkflowGate
         if (err instanceof WorkflowExecutionAlreadyStartedError) return; // it ran already: delivered
         throw err;
       }
+    },
+    async signalEnrollment(workflowId, event) {
+      await withinDeadline(() => client.workflow.getHandle(workflowId).signal(enrollmentEventSignal, event));
     },
     async ping() {
       await withinDeadline(() => client.workflowService.getSystemInfo({}), 2_000);

@@ -22,6 +22,13 @@ const duration = (fallback: string) =>
     .refine((v) => durationPattern.test(v.trim()), 'a duration such as 30s, 15m, 12h or 7d')
     .transform(parseDuration);
 
+const durationList = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((v) => v.split(',').every((d) => durationPattern.test(d.trim())), 'comma-separated durations such as 1d,3d')
+    .transform((v) => v.split(',').map(parseDuration));
+
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 
 const masterKey = z
@@ -52,7 +59,20 @@ export const variables = {
   TANDEM_DATA_DIR: z.string().min(1).default('.data'),
   TANDEM_ADMIN_TOKEN: z.string().min(24, 'at least 24 characters').optional(),
   TANDEM_MASTER_KEY: masterKey.optional(),
+  TANDEM_ORGANIZATION: z.string().min(1).max(100).default('Tandem'),
+  TANDEM_SANDBOX: z.enum(['true', 'false']).optional().transform((v) => (v === undefined ? undefined : v === 'true')),
   TANDEM_INVITE_TTL: duration('7d'),
+  TANDEM_INVITE_REMINDERS: durationList('1d,3d'),
+  TANDEM_INSTALL_WINDOW: duration('3d'),
+  PORTAL_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
+  PORTAL_LOCKOUT: duration('15m'),
+  SMTP_URL: z.string().regex(/^smtps?:\/\//, 'an smtp:// or smtps:// URL, e.g. smtp://127.0.0.1:2525').optional(),
+  MAIL_FROM: z.string().min(3).default('Tandem <enroll@localhost>'),
+  SMS_API_URL: z.url({ protocol: /^https?$/ }).default('https://api.twilio.com'),
+  SMS_ACCOUNT_SID: z.string().min(1).optional(),
+  SMS_AUTH_TOKEN: z.string().min(1).optional(),
+  SMS_FROM: z.string().regex(/^\+[1-9]\d{6,14}$/, 'an E.164 sender number').optional(),
+  APNS_ORIGIN: z.url({ protocol: /^https$/ }).default('https://api.push.apple.com'),
   SHUTDOWN_GRACE: duration('10s'),
 } as const;
 
@@ -98,6 +118,14 @@ export function loadEnv(source: NodeJS.ProcessEnv, role: Role): Env {
   }
   for (const name of requiredByRole[role]) {
     if (parsed.data[name] === undefined) problems.push({ variable: name, expected: `required for the ${role} process` });
+  }
+  if (parsed.data.NODE_ENV === 'production' && parsed.data.TANDEM_SANDBOX) {
+    problems.push({ variable: 'TANDEM_SANDBOX', expected: 'must not be true in production (sandbox push, mail and SMS never reach devices)' });
+  }
+  const sms = ['SMS_ACCOUNT_SID', 'SMS_AUTH_TOKEN', 'SMS_FROM'] as const;
+  const smsSet = sms.filter((n) => parsed.data[n] !== undefined);
+  if (smsSet.length && smsSet.length < sms.length) {
+    for (const n of sms.filter((n) => parsed.data[n] === undefined)) problems.push({ variable: n, expected: 'set together with the other SMS_* credentials' });
   }
   if (problems.length) throw new ConfigError(problems);
   return parsed.data;

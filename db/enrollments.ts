@@ -6,6 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { enrollmentWorkflowId, type EnrollmentWorkflowInput } from '../workflows/messages.js';
 import type { Db } from './connection.js';
+import { ConflictError } from './errors.js';
+import { recordEnrollmentEvent } from './outbox.js';
 import type { AuthMode, EnrollmentKind, EnrollmentStatus, InviteChannel, Ownership } from './schema.js';
 
 export interface NewEnrollmentRequest {
@@ -16,6 +18,8 @@ export interface NewEnrollmentRequest {
   authMode: AuthMode;
   managedAppleId?: string | undefined;
   inviteTtlMs: number;
+  reminderAfterMs: number[];
+  installWindowMs: number;
   actor: string;
   requestId?: string | undefined;
 }
@@ -30,6 +34,16 @@ export interface CreatedEnrollment {
 
 /** Reuses the user with the same email (case-insensitive); updates what the admin re-sent. */
 async function upsertUser(trx: Db, user: NewEnrollmentRequest['user'], managedAppleId: string | undefined): Promise<string> {
+  if (managedAppleId) {
+    const holder = await trx
+      .selectFrom('users')
+      .select(['id', 'email'])
+      .where(sql`lower(managed_apple_id)`, '=', managedAppleId.toLowerCase())
+      .executeTakeFirst();
+    if (holder && (!user.email || holder.email?.toLowerCase() !== user.email.toLowerCase())) {
+      throw new ConflictError('managed_apple_id_in_use', 'This Managed Apple ID already belongs to another user.', { field: 'managedAppleId' });
+    }
+  }
   if (user.email) {
     const existing = await trx
       .selectFrom('users')
@@ -84,7 +98,11 @@ export async function createEnrollment(db: Db, req: NewEnrollmentRequest): Promi
     const input: EnrollmentWorkflowInput = {
       enrollmentId: id,
       enrollmentType: req.enrollmentType,
+      ownership: req.ownership,
+      channel: req.channel,
       inviteExpiresAt: row.expires_at.toISOString(),
+      reminderAfterMs: req.reminderAfterMs,
+      installWindowMs: req.installWindowMs,
     };
     await trx
       .insertInto('outbox')
@@ -120,8 +138,25 @@ export interface EnrollmentView {
   updatedAt: string;
 }
 
+export interface DeviceView {
+  kind: 'user' | 'device';
+  /** Apple's per-enrollment identifier (User Enrollment only) */
+  enrollmentId: string | null;
+  productName: string | null;
+  osVersion: string | null;
+  buildVersion: string | null;
+  lastSeenAt: string | null;
+  enrolledAt: string | null;
+  checkedOutAt: string | null;
+  pushUnregisteredAt: string | null;
+  facts: Record<string, unknown>;
+  /** Device Enrollment only: a user-enrolled device never has these */
+  hardware?: { udid: string | null; serialNumber: string | null; imei: string | null; meid: string | null };
+}
+
 export interface EnrollmentDetail extends EnrollmentView {
   timeline: { from: EnrollmentStatus | null; to: EnrollmentStatus; reason: string | null; at: string }[];
+  device: DeviceView | null;
 }
 
 const viewColumns = [
@@ -177,6 +212,33 @@ export async function getEnrollment(db: Db, id: string): Promise<EnrollmentDetai
   return {
     ...toView(row),
     timeline: transitions.map((t) => ({ from: t.from_status, to: t.to_status, reason: t.reason, at: t.at.toISOString() })),
+    device: await getDevice(db, id),
+  };
+}
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+async function getDevice(db: Db, enrollmentId: string): Promise<DeviceView | null> {
+  const d = await db
+    .selectFrom('devices as d')
+    .leftJoin('device_hardware_ids as h', 'h.device_id', 'd.id')
+    .select(['d.kind', 'd.apple_enrollment_id', 'd.product_name', 'd.os_version', 'd.build_version', 'd.last_seen_at', 'd.enrolled_at', 'd.checked_out_at', 'd.push_unregistered_at', 'd.facts'])
+    .select(['h.udid', 'h.serial_number', 'h.imei', 'h.meid'])
+    .where('d.enrollment_id', '=', enrollmentId)
+    .executeTakeFirst();
+  if (!d) return null;
+  return {
+    kind: d.kind,
+    enrollmentId: d.apple_enrollment_id,
+    productName: d.product_name,
+    osVersion: d.os_version,
+    buildVersion: d.build_version,
+    lastSeenAt: iso(d.last_seen_at),
+    enrolledAt: iso(d.enrolled_at),
+    checkedOutAt: iso(d.checked_out_at),
+    pushUnregisteredAt: iso(d.push_unregistered_at),
+    facts: d.facts,
+    ...(d.kind === 'device' ? { hardware: { udid: d.udid, serialNumber: d.serial_number, imei: d.imei, meid: d.meid } } : {}),
   };
 }
 
@@ -202,4 +264,47 @@ export async function listEnrollments(db: Db, filter: ListFilter): Promise<{ ite
   const items = rows.slice(0, filter.limit).map(toView);
   const last = items.at(-1);
   return rows.length > filter.limit && last ? { items, next: { createdAt: last.createdAt, id: last.id } } : { items };
+}
+
+export class InviteChangeError extends Error {
+  constructor(
+    readonly code: 'enrollment_not_found' | 'invite_not_open' | 'already_enrolled' | 'already_finished',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const changeable: Record<'resend_requested' | 'cancel_requested', readonly EnrollmentStatus[]> = {
+  resend_requested: ['invited', 'portal_authenticated'],
+  cancel_requested: ['created', 'invited', 'portal_authenticated', 'profile_issued', 'authenticated'],
+};
+
+/**
+ * Resend or cancel: the current credentials stop working at once (in this transaction), and the
+ * workflow hears of it through the outbox. Returns the enrollment's status.
+ */
+export async function requestInviteChange(
+  db: Db,
+  enrollmentId: string,
+  event: { type: 'resend_requested' } | { type: 'cancel_requested'; reason: string },
+  actor: string,
+  requestId: string | undefined,
+): Promise<EnrollmentStatus> {
+  return db.transaction().execute(async (trx) => {
+    const e = await trx.selectFrom('enrollments').select(['status']).where('id', '=', enrollmentId).forUpdate().executeTakeFirst();
+    if (!e) throw new InviteChangeError('enrollment_not_found', 'No enrollment has this id.');
+    if (!changeable[event.type].includes(e.status)) {
+      if (e.status === 'enrolled') throw new InviteChangeError('already_enrolled', 'The device is already enrolled: disenroll it instead.');
+      if (['expired', 'cancelled', 'disenrolled', 'disenrolling'].includes(e.status)) throw new InviteChangeError('already_finished', `The enrollment is ${e.status}.`);
+      throw new InviteChangeError('invite_not_open', `The invite cannot be resent while the enrollment is ${e.status}.`);
+    }
+    await trx.updateTable('invites').set({ revoked_at: sql`now()` }).where('enrollment_id', '=', enrollmentId).where('revoked_at', 'is', null).execute();
+    await recordEnrollmentEvent(trx, enrollmentId, event, `${event.type}:${randomUUID()}`);
+    await trx
+      .insertInto('audit_log')
+      .values({ actor, action: event.type === 'resend_requested' ? 'enrollment.resend' : 'enrollment.cancel', target_type: 'enrollment', target_id: enrollmentId, details: '{}', request_id: requestId ?? null })
+      .execute();
+    return e.status;
+  });
 }

@@ -7,26 +7,14 @@
  * with Device Enrollment (see migration 0001).
  */
 import type { ColumnType, Generated, Insertable, JSONColumnType, Selectable, Updateable } from 'kysely';
+import type { EnrollmentStatus } from '../workflows/enrollment-machine.js';
+import type { EnrollmentKind, InviteChannel, Ownership } from '../workflows/messages.js';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 
-export const enrollmentStatuses = [
-  'created', // row written, workflow start pending in the outbox
-  'invited', // credentials issued, invite on its way
-  'profile_issued',
-  'authenticated',
-  'enrolled',
-  'disenrolling',
-  'disenrolled',
-  'expired',
-  'cancelled',
-] as const;
-export type EnrollmentStatus = (typeof enrollmentStatuses)[number];
-
-export type EnrollmentKind = 'user' | 'device';
-export type Ownership = 'personal' | 'corporate' | 'user_choice';
-export type InviteChannel = 'email' | 'sms';
+export { enrollmentStatuses, type EnrollmentStatus } from '../workflows/enrollment-machine.js';
+export type { EnrollmentKind, InviteChannel, Ownership } from '../workflows/messages.js';
 export type AuthMode = 'authenticated' | 'open';
 
 export interface UsersTable {
@@ -46,6 +34,8 @@ export interface EnrollmentsTable {
   ownership: Ownership;
   /** null until the user decides (ownership `user_choice`) */
   enrollment_type: EnrollmentKind | null;
+  /** the user's answer when ownership is `user_choice` */
+  device_ownership: 'personal' | 'corporate' | null;
   auth_mode: AuthMode;
   status: EnrollmentStatus;
   username: string;
@@ -67,6 +57,8 @@ export interface InvitesTable {
   expires_at: Timestamp;
   revoked_at: NullableTimestamp;
   idempotency_key: string;
+  failed_attempts: Generated<number>;
+  locked_until: NullableTimestamp;
 }
 
 export interface EnrollmentTransitionsTable {
@@ -96,6 +88,43 @@ export interface DevicesTable {
   last_seen_at: NullableTimestamp;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** sha256 of the device identity certificate bound at the first Authenticate */
+  identity_fingerprint: string | null;
+  enrolled_at: NullableTimestamp;
+  checked_out_at: NullableTimestamp;
+  push_unregistered_at: NullableTimestamp;
+  facts: ColumnType<Record<string, unknown>, string | undefined, string>;
+}
+
+export interface ProfileDownloadsTable {
+  id: Generated<string>;
+  enrollment_id: string;
+  token_hash: string;
+  enrollment_type: EnrollmentKind;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  used_at: NullableTimestamp;
+}
+
+export interface EnrollmentIdentitiesTable {
+  fingerprint: string;
+  enrollment_id: string;
+  /** the profile this identity went into: User or Device Enrollment */
+  enrollment_type: EnrollmentKind;
+  serial_number: string;
+  not_after: Timestamp;
+  issued_at: Timestamp;
+  revoked_at: NullableTimestamp;
+}
+
+export interface SandboxMessagesTable {
+  id: Generated<string>;
+  channel: 'email' | 'sms';
+  recipient: string;
+  subject: string | null;
+  text_body: string;
+  html_body: string | null;
+  created_at: Timestamp;
 }
 
 /** Hardware identifiers, for Device Enrollment only (foreign key on (device_id, kind = 'device')). */
@@ -126,7 +155,7 @@ export interface CommandQueueTable {
   result: JSONColumnType<Record<string, unknown>> | null;
 }
 
-export type OutboxKind = 'start_enrollment';
+export type OutboxKind = 'start_enrollment' | 'signal_enrollment';
 
 /** Events that must reach Temporal; written in the same transaction as the state they describe. */
 export interface OutboxTable {
@@ -200,6 +229,9 @@ export interface Database {
   audit_log: AuditLogTable;
   api_tokens: ApiTokensTable;
   activity_effects: ActivityEffectsTable;
+  profile_downloads: ProfileDownloadsTable;
+  enrollment_identities: EnrollmentIdentitiesTable;
+  sandbox_messages: SandboxMessagesTable;
 }
 
 export type Enrollment = Selectable<EnrollmentsTable>;

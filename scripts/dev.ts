@@ -7,6 +7,7 @@
  * Set TEMPORAL_ADDRESS or DATABASE_URL to use an external Temporal or Postgres instead.
  * Ctrl-C (or SIGTERM) stops everything in order.
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -20,7 +21,12 @@ import { createDb } from '../db/connection.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { generateApiToken } from '../security/api-tokens.js';
+import { SettingsStore } from '../db/settings.js';
+import { createSandboxPushCertificate, issueCertificate } from '../mdm/certificates.js';
 import { generateMasterKey, SecretBox } from '../security/secret-box.js';
+import { activityDepsFromEnv } from '../worker/activity-deps.js';
+import { freePort } from './free-port.js';
+import { startApnsSink } from './sandbox/apns-sink.js';
 import { createTandemWorker } from '../worker/create-worker.js';
 import { tandemSearchAttributes } from '../workflows/search-attributes.js';
 import { resolveTemporalCli } from './temporal-cli.js';
@@ -109,12 +115,35 @@ try {
   if (applied.length) log.info({ applied }, 'migrations applied');
   await ensureAdminToken(db, adminToken);
 
-  // 3. Worker
+  // 3. Sandbox: with no real mail credentials, invites go to a local outbox page and pushes to a
+  // local APNs sink that checks them like Apple would.
+  const box = new SecretBox(masterKey);
+  const sandbox = env.TANDEM_SANDBOX ?? !env.SMTP_URL;
+  const port = env.PORT || (await freePort());
+  const publicUrl = env.PUBLIC_URL ?? `http://localhost:${port}`;
+  let apns: { origin: string; ca: string } | undefined;
+  if (sandbox) {
+    const settings = new SettingsStore(db, box);
+    let push = await settings.getApnsCredentials();
+    if (!push) {
+      await settings.putApns(createSandboxPushCertificate({ topic: `com.apple.mgmt.External.${randomUUID()}` }), { sandbox: true });
+      push = (await settings.getApnsCredentials())!;
+    }
+    const ca = await settings.certificateAuthority(env.TANDEM_ORGANIZATION);
+    const sink = await startApnsSink({
+      tls: issueCertificate(ca, { commonName: 'localhost', validDays: 30, usage: 'tls-server', dnsNames: ['localhost'] }),
+      ...(push.sandbox ? { clientCaPem: push.certPem } : {}),
+    });
+    stops.push(() => sink.stop());
+    apns = { origin: sink.origin, ca: ca.certPem };
+  }
+
+  // 4. Worker
   const worker = await createTandemWorker({
     connection: nativeConnection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
-    deps: { db, box: new SecretBox(masterKey) },
+    deps: activityDepsFromEnv(env, db, box, { sandbox, publicUrl, ...(apns ? { apns } : {}) }),
   });
   const workerRun = worker.run();
   workerRun.catch((err: unknown) => {
@@ -122,12 +151,12 @@ try {
     void stopAll(1);
   });
   stops.push(async () => {
-    if (worker.getState() === 'RUNNING') worker.shutdown();
+    if (worker.worker.getState() === 'RUNNING') worker.worker.shutdown();
     await workerRun;
   });
 
-  // 4. API
-  const api = await startApi({ env: { ...env, TANDEM_MASTER_KEY: masterKey }, db, temporal: client, log });
+  // 5. API
+  const api = await startApi({ env: { ...env, PORT: port, TANDEM_MASTER_KEY: masterKey }, db, box, sandbox, temporal: client, log });
   stops.push(() => api.stop());
 
   const uiUrl = externalTemporal ? '(external Temporal: see its UI)' : `http://localhost:${env.TEMPORAL_UI_PORT}`;
@@ -141,11 +170,19 @@ try {
       `  Temporal UI    ${uiUrl}`,
       `  Admin token    ${adminToken}`,
       `  Data           ${dataDir}${embedded ? ' (PGlite + Temporal SQLite)' : ''}`,
+      ...(sandbox
+        ? [
+            '',
+            '  SANDBOX MODE: no mail or SMS leaves this machine and pushes go to a local APNs sink.',
+            `  Sandbox outbox ${api.url}/sandbox/outbox`,
+            `  Simulate a device: npm run simulate -- --server ${api.url} --email ada@example.com`,
+          ]
+        : []),
       '',
       'Try:',
       `  curl -s -X POST ${api.url}/api/v1/enrollments -H "Authorization: Bearer ${adminToken}" \\`,
       `    -H 'Content-Type: application/json' \\`,
-      `    -d '{"user":{"name":"Ada Lovelace","email":"ada@example.com"},"channel":"email","ownership":"personal","authMode":"authenticated"}'`,
+      `    -d '{"user":{"name":"Ada Lovelace","email":"ada@example.com"},"channel":"email","ownership":"personal","authMode":"authenticated","managedAppleId":"ada@acme.example"}'`,
       '',
       'Press Ctrl-C to stop.',
       '',

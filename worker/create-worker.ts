@@ -13,15 +13,32 @@ export interface TandemWorkerOptions {
   workflowBundlePath?: string;
 }
 
-export async function createTandemWorker(opts: TandemWorkerOptions): Promise<Worker> {
+export interface TandemWorker {
+  worker: Worker;
+  /** Runs until shutdown, then releases the activities' connections. */
+  run(): Promise<void>;
+}
+
+export async function createTandemWorker(opts: TandemWorkerOptions): Promise<TandemWorker> {
   const workflowSource: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = opts.workflowBundlePath
     ? { workflowBundle: { codePath: opts.workflowBundlePath } }
     : { workflowsPath };
-  return Worker.create({
+  const { activities, close } = createActivities(opts.deps);
+  const worker = await Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    activities: createActivities(opts.deps),
+    activities,
     ...workflowSource,
   });
+  return {
+    worker,
+    async run() {
+      try {
+        await worker.run();
+      } finally {
+        await close();
+      }
+    },
+  };
 }

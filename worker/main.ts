@@ -5,6 +5,7 @@ import { loadEnvOrExit } from '../config/env.js';
 import { createLogger } from '../config/logger.js';
 import { createDb } from '../db/connection.js';
 import { SecretBox } from '../security/secret-box.js';
+import { activityDepsFromEnv } from './activity-deps.js';
 import { createTandemWorker } from './create-worker.js';
 import { ensureSearchAttributes } from './search-attributes.js';
 
@@ -18,11 +19,13 @@ const registered = await ensureSearchAttributes(operator, env.TEMPORAL_NAMESPACE
 if (registered.length) log.info({ registered }, 'search attributes registered');
 await operator.close();
 const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+const box = new SecretBox(env.TANDEM_MASTER_KEY!);
+const publicUrl = env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
 const worker = await createTandemWorker({
   connection,
   namespace: env.TEMPORAL_NAMESPACE,
   taskQueue: env.TEMPORAL_TASK_QUEUE,
-  deps: { db, box: new SecretBox(env.TANDEM_MASTER_KEY!) },
+  deps: activityDepsFromEnv(env, db, box, { sandbox: env.TANDEM_SANDBOX ?? false, publicUrl }),
 });
 log.info({ taskQueue: env.TEMPORAL_TASK_QUEUE, namespace: env.TEMPORAL_NAMESPACE }, 'worker started');
 // Worker.run() already shuts down gracefully on SIGINT/SIGTERM (shutdownSignals).

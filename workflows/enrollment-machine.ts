@@ -2,20 +2,24 @@
  * The enrollment state machine as a plain class: the workflow function only wires it to Temporal
  * (handlers, timers, activities), and unit tests drive it without a server.
  */
-export type EnrollmentStatus =
-  | 'created'
-  | 'invited'
-  | 'profile_issued'
-  | 'authenticated'
-  | 'enrolled'
-  | 'disenrolling'
-  | 'disenrolled'
-  | 'expired'
-  | 'cancelled';
+export const enrollmentStatuses = [
+  'created', // row written, workflow start pending in the outbox
+  'invited', // credentials issued and sent
+  'portal_authenticated', // the user signed in to the enrollment portal (or accepted the terms of an open invite)
+  'profile_issued', // the enrollment profile was downloaded
+  'authenticated', // the device sent Authenticate
+  'enrolled', // the device sent its first TokenUpdate
+  'disenrolling',
+  'disenrolled',
+  'expired',
+  'cancelled',
+] as const;
+export type EnrollmentStatus = (typeof enrollmentStatuses)[number];
 
 const allowed: Record<EnrollmentStatus, readonly EnrollmentStatus[]> = {
   created: ['invited', 'cancelled'],
-  invited: ['profile_issued', 'expired', 'cancelled'],
+  invited: ['portal_authenticated', 'expired', 'cancelled'],
+  portal_authenticated: ['profile_issued', 'expired', 'cancelled'],
   profile_issued: ['authenticated', 'expired', 'cancelled'],
   authenticated: ['enrolled', 'expired', 'cancelled'],
   enrolled: ['disenrolling', 'disenrolled'],
@@ -26,6 +30,9 @@ const allowed: Record<EnrollmentStatus, readonly EnrollmentStatus[]> = {
 };
 
 export const finalStatuses: readonly EnrollmentStatus[] = ['disenrolled', 'expired', 'cancelled'];
+
+/** States in which the invite's credentials still open the portal. */
+export const inviteOpenStatuses: readonly EnrollmentStatus[] = ['invited', 'portal_authenticated'];
 
 export interface TransitionRecord {
   from: EnrollmentStatus;

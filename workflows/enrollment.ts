@@ -1,41 +1,135 @@
-import { condition, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { condition, log, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { EnrollmentActivities } from './activity-types.js';
-import { EnrollmentMachine, type EnrollmentStatus } from './enrollment-machine.js';
-import { enrollmentStatusQuery, type EnrollmentSnapshot, type EnrollmentWorkflowInput } from './messages.js';
-import { EnrollmentStatusKey } from './search-attributes.js';
+import { EnrollmentMachine, inviteOpenStatuses, type EnrollmentStatus } from './enrollment-machine.js';
+import {
+  enrollmentEventSignal,
+  enrollmentStatusQuery,
+  type EnrollmentEvent,
+  type EnrollmentKind,
+  type EnrollmentSnapshot,
+  type EnrollmentWorkflowInput,
+} from './messages.js';
+import { EnrollmentStatusKey, EnrollmentTypeKey, OwnershipKey } from './search-attributes.js';
 
 const activities = proxyActivities<EnrollmentActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes' },
 });
 
 /**
- * One enrollment, from invite to its final state. This slice issues the invite and lets it expire;
- * profile, check-in and disenrollment steps join the same machine.
+ * One enrollment, from invite to its final state. Events (portal, device, admin) arrive as one
+ * signal type and are handled in order by the main loop; timers drive reminders and expiry.
  */
 export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promise<EnrollmentSnapshot> {
   const machine = new EnrollmentMachine();
   const { workflowId } = workflowInfo();
-  const snapshot = (): EnrollmentSnapshot => ({ enrollmentId: input.enrollmentId, status: machine.status });
+  const events: EnrollmentEvent[] = [];
+  let enrollmentType: EnrollmentKind | null = input.enrollmentType;
+  let ownership: string = input.ownership === 'user_choice' ? 'undecided' : input.ownership;
+  let invitesIssued = 0;
+  let invitesSent = 0;
+  let remindersSent = 0;
+  let firstInviteAt = 0;
+  let profileIssuedAt = 0;
+
+  const snapshot = (): EnrollmentSnapshot => ({ enrollmentId: input.enrollmentId, status: machine.status, enrollmentType, invitesSent });
   setHandler(enrollmentStatusQuery, snapshot);
+  setHandler(enrollmentEventSignal, (event) => void events.push(event));
+
+  const key = (step: string) => ({ enrollmentId: input.enrollmentId, idempotencyKey: `${workflowId}:${step}` });
 
   const moveTo = async (to: EnrollmentStatus, reason?: string) => {
     const t = machine.moveTo(to, reason);
-    await activities.recordTransition({
-      enrollmentId: input.enrollmentId,
-      from: t.from,
-      to: t.to,
-      ...(t.reason ? { reason: t.reason } : {}),
-      idempotencyKey: `${workflowId}:transition:${t.seq}`,
-    });
-    upsertSearchAttributes([{ key: EnrollmentStatusKey, value: to }]);
+    await activities.recordTransition({ ...key(`transition:${t.seq}`), from: t.from, to: t.to, ...(t.reason ? { reason: t.reason } : {}) });
+    upsertSearchAttributes([
+      { key: EnrollmentStatusKey, value: to },
+      { key: EnrollmentTypeKey, value: enrollmentType ?? 'undecided' },
+      { key: OwnershipKey, value: ownership },
+    ]);
   };
 
-  await activities.issueInvite({ enrollmentId: input.enrollmentId, idempotencyKey: `${workflowId}:invite:1` });
+  const sendInvite = async (reminder: boolean) => {
+    if (!reminder) {
+      invitesIssued += 1;
+      await activities.issueInvite(key(`invite:${invitesIssued}`));
+    }
+    invitesSent += 1;
+    await activities.deliverInvite({ ...key(`deliver:${invitesSent}`), reminder });
+  };
+
+  const handle = async (event: EnrollmentEvent) => {
+    const status = machine.status;
+    switch (event.type) {
+      case 'portal_authenticated':
+        if (status === 'invited') await moveTo('portal_authenticated');
+        return;
+      case 'profile_issued':
+        enrollmentType = event.enrollmentType;
+        ownership = event.ownership;
+        if (status === 'portal_authenticated') {
+          profileIssuedAt = Date.now();
+          await moveTo('profile_issued');
+        }
+        return;
+      case 'device_authenticated':
+        if (status === 'profile_issued') await moveTo('authenticated');
+        return;
+      case 'token_updated':
+        if (status !== 'authenticated') return; // later TokenUpdates only refresh the push token
+        await moveTo('enrolled');
+        await activities.queueInitialCommands(key('initial-commands'));
+        await activities.pushDevice(key('push:initial-commands'));
+        return;
+      case 'checked_out':
+        if (machine.canMoveTo('disenrolled')) await moveTo('disenrolled', 'the device removed its enrollment profile (CheckOut)');
+        return;
+      case 'resend_requested':
+        if (inviteOpenStatuses.includes(status)) await sendInvite(false);
+        return;
+      case 'cancel_requested':
+        if (machine.canMoveTo('cancelled')) await moveTo('cancelled', event.reason);
+        return;
+    }
+  };
+
+  /** The next timer this state waits for, as an absolute time (ms), or undefined for none. */
+  const nextDeadline = (): { at: number; what: 'reminder' | 'invite_expiry' | 'install_window' } | undefined => {
+    const status = machine.status;
+    if (inviteOpenStatuses.includes(status)) {
+      const expiry = Date.parse(input.inviteExpiresAt);
+      const reminderAt = status === 'invited' ? input.reminderAfterMs[remindersSent] : undefined;
+      if (reminderAt !== undefined && firstInviteAt + reminderAt < expiry) return { at: firstInviteAt + reminderAt, what: 'reminder' };
+      return { at: expiry, what: 'invite_expiry' };
+    }
+    if (status === 'profile_issued' || status === 'authenticated') return { at: profileIssuedAt + input.installWindowMs, what: 'install_window' };
+    return undefined;
+  };
+
+  await sendInvite(false);
+  firstInviteAt = Date.now();
   await moveTo('invited');
 
-  const untilExpiry = Math.max(0, Date.parse(input.inviteExpiresAt) - Date.now());
-  if (untilExpiry > 0) await condition(() => machine.status !== 'invited', untilExpiry);
-  if (machine.status === 'invited') await moveTo('expired', 'invite expired before the profile was issued');
+  while (!machine.isFinal) {
+    const deadline = nextDeadline();
+    const wait = deadline ? Math.max(0, deadline.at - Date.now()) : undefined;
+    if (events.length === 0) {
+      if (wait === undefined) await condition(() => events.length > 0);
+      else if (wait > 0) await condition(() => events.length > 0, wait);
+    }
+    if (events.length) {
+      await handle(events.shift()!);
+      continue;
+    }
+    if (!deadline) continue;
+    if (deadline.what === 'reminder') {
+      remindersSent += 1;
+      await sendInvite(true);
+    } else if (deadline.what === 'invite_expiry') {
+      await moveTo('expired', 'the invite expired before the profile was downloaded');
+    } else {
+      await moveTo('expired', 'the device did not complete enrollment in time after downloading the profile');
+    }
+  }
+  log.info('enrollment finished', { status: machine.status });
   return snapshot();
 }

@@ -6,5 +6,6 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
  */
 export const EnrollmentStatusKey = defineSearchAttributeKey('EnrollmentStatus', SearchAttributeType.KEYWORD);
 export const EnrollmentTypeKey = defineSearchAttributeKey('EnrollmentType', SearchAttributeType.KEYWORD);
+export const OwnershipKey = defineSearchAttributeKey('Ownership', SearchAttributeType.KEYWORD);
 
-export const tandemSearchAttributes = [EnrollmentStatusKey, EnrollmentTypeKey];
+export const tandemSearchAttributes = [EnrollmentStatusKey, EnrollmentTypeKey, OwnershipKey];

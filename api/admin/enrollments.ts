@@ -1,5 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { createEnrollment, getEnrollment, listEnrollments } from '../../db/enrollments.js';
+import { sql } from 'kysely';
+import { createEnrollment, getEnrollment, listEnrollments, requestInviteChange } from '../../db/enrollments.js';
+import { SettingsStore } from '../../db/settings.js';
 import { enrollmentStatuses } from '../../db/schema.js';
 import { ApiError } from '../errors.js';
 import type { AppDeps } from '../app.js';
@@ -68,9 +70,31 @@ const EnrollmentView = z
   })
   .openapi('Enrollment');
 
+const Device = z
+  .object({
+    kind: z.enum(['user', 'device']),
+    enrollmentId: z.string().nullable().openapi({ description: "Apple's per-enrollment EnrollmentID (User Enrollment)" }),
+    productName: z.string().nullable(),
+    osVersion: z.string().nullable(),
+    buildVersion: z.string().nullable(),
+    lastSeenAt: z.iso.datetime().nullable(),
+    enrolledAt: z.iso.datetime().nullable(),
+    checkedOutAt: z.iso.datetime().nullable(),
+    pushUnregisteredAt: z.iso.datetime().nullable(),
+    facts: z.record(z.string(), z.unknown()).openapi({ description: 'SecurityInfo and DeviceInformation answers permitted for the enrollment type' }),
+    hardware: z
+      .object({ udid: z.string().nullable(), serialNumber: z.string().nullable(), imei: z.string().nullable(), meid: z.string().nullable() })
+      .optional()
+      .openapi({ description: 'Device Enrollment only; never present for User Enrollment' }),
+  })
+  .openapi('Device');
+
 const EnrollmentDetail = EnrollmentView.extend({
   timeline: z.array(z.object({ from: EnrollmentStatus.nullable(), to: EnrollmentStatus, reason: z.string().nullable(), at: z.iso.datetime() })),
+  device: Device.nullable(),
 }).openapi('EnrollmentDetail');
+
+const Accepted = z.object({ id: z.uuid(), status: EnrollmentStatus, message: z.string() }).openapi('EnrollmentActionAccepted');
 
 const security = [{ bearerAuth: [] }];
 
@@ -84,6 +108,7 @@ const createRouteDef = createRoute({
     201: { description: 'Enrollment created; its workflow starts at once', content: { 'application/json': { schema: CreatedEnrollment } } },
     400: jsonError('Invalid request'),
     401: jsonError('Missing or invalid token'),
+    409: jsonError('A prerequisite is missing: apns_certificate_missing, apns_certificate_expired or managed_apple_id_required'),
   },
 });
 
@@ -122,6 +147,26 @@ const listRouteDef = createRoute({
   },
 });
 
+const idParams = z.object({ id: z.uuid() });
+
+const resendRouteDef = createRoute({
+  method: 'post',
+  path: '/enrollments/{id}/resend',
+  summary: 'Send the invite again with a new one-time password (the old one stops working at once)',
+  security,
+  request: { params: idParams },
+  responses: { 202: { description: 'A new invite is on its way', content: { 'application/json': { schema: Accepted } } }, 404: jsonError('No such enrollment'), 409: jsonError('The invite is no longer open') },
+});
+
+const cancelRouteDef = createRoute({
+  method: 'delete',
+  path: '/enrollments/{id}',
+  summary: 'Cancel an invite that has not enrolled',
+  security,
+  request: { params: idParams },
+  responses: { 202: { description: 'Cancelling', content: { 'application/json': { schema: Accepted } } }, 404: jsonError('No such enrollment'), 409: jsonError('Already enrolled or finished') },
+});
+
 function decodeCursor(text: string | undefined) {
   if (!text) return undefined;
   try {
@@ -134,9 +179,27 @@ function decodeCursor(text: string | undefined) {
 export function enrollmentRoutes(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
 
+  const settings = new SettingsStore(deps.db, deps.box);
+
+  /** The guide's prerequisites: a valid push certificate; a Managed Apple ID for User Enrollment. */
+  async function checkPrerequisites(enrollmentType: 'user' | 'device' | null, managedAppleId: string | undefined, email: string | undefined) {
+    const apns = await settings.getApns();
+    if (!apns) throw new ApiError(409, 'apns_certificate_missing', 'Upload the MDM push certificate first (PUT /api/v1/settings/apns).');
+    if (Date.parse(apns.notAfter) <= Date.now()) {
+      throw new ApiError(409, 'apns_certificate_expired', `The MDM push certificate expired on ${apns.notAfter}; renew it and upload it again (PUT /api/v1/settings/apns).`);
+    }
+    if (enrollmentType === 'user' && !managedAppleId) {
+      const known = email
+        ? await deps.db.selectFrom('users').select('managed_apple_id').where(sql`lower(email)`, '=', email.toLowerCase()).where('managed_apple_id', 'is not', null).executeTakeFirst()
+        : undefined;
+      if (!known) throw new ApiError(409, 'managed_apple_id_required', 'User Enrollment needs the user\'s Managed Apple ID: pass managedAppleId (or import the user with one).', { field: 'managedAppleId' });
+    }
+  }
+
   app.openapi(createRouteDef, async (c) => {
     const body = c.req.valid('json');
     const enrollmentType = body.enrollmentType ?? (body.ownership === 'personal' ? 'user' : body.ownership === 'corporate' ? 'device' : null);
+    await checkPrerequisites(enrollmentType, body.managedAppleId, body.user.email);
     const created = await createEnrollment(deps.db, {
       user: body.user,
       channel: body.channel,
@@ -145,6 +208,8 @@ export function enrollmentRoutes(deps: AppDeps) {
       authMode: body.authMode,
       managedAppleId: body.managedAppleId,
       inviteTtlMs: deps.env.TANDEM_INVITE_TTL,
+      reminderAfterMs: deps.env.TANDEM_INVITE_REMINDERS,
+      installWindowMs: deps.env.TANDEM_INSTALL_WINDOW,
       actor: c.get('actor').name,
       requestId: c.get('requestId'),
     });
@@ -168,6 +233,20 @@ export function enrollmentRoutes(deps: AppDeps) {
     const found = await getEnrollment(deps.db, c.req.valid('param').id);
     if (!found) throw new ApiError(404, 'enrollment_not_found', 'No enrollment has this id.');
     return c.json(found, 200);
+  });
+
+  app.openapi(resendRouteDef, async (c) => {
+    const id = c.req.valid('param').id;
+    const status = await requestInviteChange(deps.db, id, { type: 'resend_requested' }, c.get('actor').name, c.get('requestId'));
+    void deps.relay.kick();
+    return c.json({ id, status, message: 'The previous one-time password no longer works; a new invite is being sent.' }, 202);
+  });
+
+  app.openapi(cancelRouteDef, async (c) => {
+    const id = c.req.valid('param').id;
+    const status = await requestInviteChange(deps.db, id, { type: 'cancel_requested', reason: 'cancelled by an administrator' }, c.get('actor').name, c.get('requestId'));
+    void deps.relay.kick();
+    return c.json({ id, status, message: 'The invite no longer works; the enrollment is being cancelled.' }, 202);
   });
 
   app.openapi(listRouteDef, async (c) => {

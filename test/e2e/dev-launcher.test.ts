@@ -5,25 +5,18 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { EnrollmentStatusKey } from '../../workflows/search-attributes.js';
+import { freePort } from '../../scripts/free-port.js';
 import { eventually } from '../support/stack.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const dataDir = mkdtempSync(join(tmpdir(), 'tandem-dev-'));
 const cli = inject('temporalCliPath');
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 interface Launched {
   child: ChildProcess;
@@ -83,7 +76,7 @@ describe.skipIf(!cli)('npm start (dev launcher)', () => {
       const created = await fetch(`${first.apiUrl}/api/v1/enrollments`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ user: { name: 'Ada Lovelace', email: 'ada@example.com' }, channel: 'email', ownership: 'personal', authMode: 'authenticated' }),
+        body: JSON.stringify({ user: { name: 'Ada Lovelace', email: 'ada@example.com' }, channel: 'email', ownership: 'personal', authMode: 'authenticated', managedAppleId: 'ada@acme.example' }),
       });
       expect(created.status).toBe(201);
       const { id, workflowId } = (await created.json()) as { id: string; workflowId: string };

@@ -19,13 +19,17 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.stop());
 
-const invite = (overrides: Record<string, unknown> = {}) => ({
-  user: { name: 'Ada Lovelace', email: `ada+${Math.random().toString(36).slice(2)}@example.com` },
-  channel: 'email',
-  ownership: 'personal',
-  authMode: 'authenticated',
-  ...overrides,
-});
+const invite = (overrides: Record<string, unknown> = {}) => {
+  const tag = Math.random().toString(36).slice(2);
+  return {
+    user: { name: 'Ada Lovelace', email: `ada+${tag}@example.com` },
+    channel: 'email',
+    ownership: 'personal',
+    authMode: 'authenticated',
+    managedAppleId: `ada.${tag}@acme.example`,
+    ...overrides,
+  };
+};
 
 async function create(request: unknown) {
   const res = await stack.admin('/api/v1/enrollments', { method: 'POST', body: JSON.stringify(request) });
@@ -106,8 +110,9 @@ describe('POST /api/v1/enrollments -> workflow -> invite', () => {
   it('lets an invite expire when nobody enrolls, and the workflow completes', async () => {
     const { json } = await create(invite({ ownership: 'corporate' }));
     const handle = stack.client.workflow.getHandle(json.workflowId);
+    await eventually(() => handle.describe()); // the outbox starts it a moment after the 201
     const result = await handle.result();
-    expect(result).toEqual({ enrollmentId: json.id, status: 'expired' });
+    expect(result).toEqual({ enrollmentId: json.id, status: 'expired', enrollmentType: 'device', invitesSent: 1 });
     const detail = await getEnrollment(json.id);
     expect(detail.status).toBe('expired');
     expect(detail.enrollmentType).toBe('device'); // corporate defaults to Device Enrollment

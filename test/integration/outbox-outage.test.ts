@@ -11,6 +11,7 @@ import { startApi, type RunningApi } from '../../api/server.js';
 import { temporalGateway } from '../../api/workflow-gateway.js';
 import { createLogger } from '../../config/logger.js';
 import { generateApiToken } from '../../security/api-tokens.js';
+import { SecretBox } from '../../security/secret-box.js';
 import { eventually, startTestStack, testEnv, type TestStack } from '../support/stack.js';
 
 let stack: TestStack; // the real worker and database
@@ -23,11 +24,12 @@ beforeAll(async () => {
   stack = await startTestStack({}, { relayPollIntervalMs: 3_600_000 });
   await ensureAdminToken(stack.database.db, token, 'outage-test');
   // Port 9 on loopback: nothing listens, every call fails at once.
-  const env = testEnv({ TEMPORAL_ADDRESS: '127.0.0.1:9', TEMPORAL_TASK_QUEUE: stack.env.TEMPORAL_TASK_QUEUE });
+  const env = testEnv({ TEMPORAL_ADDRESS: '127.0.0.1:9', TEMPORAL_TASK_QUEUE: stack.env.TEMPORAL_TASK_QUEUE, TANDEM_MASTER_KEY: stack.env.TANDEM_MASTER_KEY! });
   cutOffConnection = Connection.lazy({ address: env.TEMPORAL_ADDRESS, connectTimeout: 500 });
   cutOff = await startApi({
     env,
     db: stack.database.db,
+    box: new SecretBox(env.TANDEM_MASTER_KEY!),
     temporal: new Client({ connection: cutOffConnection }),
     log: createLogger('silent'),
     relay: { pollIntervalMs: 60_000 },
@@ -52,7 +54,7 @@ describe('Temporal outage', () => {
       const res = await fetch(`${base}/api/v1/enrollments`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ user: { name, email: `${name.split(' ')[0]}@example.com` }, channel: 'email', ownership: 'personal', authMode: 'open' }),
+        body: JSON.stringify({ user: { name, email: `${name.split(' ')[0]}@example.com` }, channel: 'email', ownership: 'personal', authMode: 'open', managedAppleId: `${name.split(' ')[0]}@acme.example` }),
       });
       expect(res.status).toBe(201);
       ids.push(((await res.json()) as { id: string }).id);

@@ -2,9 +2,9 @@
  * The whole Tandem stack for one test file, over real boundaries: the shared Temporal dev server,
  * a worker on this file's own task queue, a fresh database, and the API on a loopback port.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { ensureAdminToken } from '../../api/auth.js';
 import { startApi, type RunningApi } from '../../api/server.js';
@@ -12,7 +12,13 @@ import { loadEnv, type Env } from '../../config/env.js';
 import { createLogger } from '../../config/logger.js';
 import { generateApiToken } from '../../security/api-tokens.js';
 import { generateMasterKey, SecretBox } from '../../security/secret-box.js';
-import { createTandemWorker } from '../../worker/create-worker.js';
+import { createCertificateAuthority, createSandboxPushCertificate, issueCertificate, type CertificateAndKey } from '../../mdm/certificates.js';
+import { startApnsSink, type ApnsSink } from '../../scripts/sandbox/apns-sink.js';
+import { startSmsSink, type SmsSink } from '../../scripts/sandbox/sms-sink.js';
+import { startSmtpSink, type SmtpSink } from '../../scripts/sandbox/smtp-sink.js';
+import { freePort } from '../../scripts/free-port.js';
+import { activityDepsFromEnv } from '../../worker/activity-deps.js';
+import { createTandemWorker, type TandemWorker } from '../../worker/create-worker.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
 export interface TestStack {
@@ -22,7 +28,13 @@ export interface TestStack {
   database: TestDatabase;
   client: Client;
   api: RunningApi;
-  worker: Worker;
+  worker: TandemWorker;
+  /** the fakes of Apple's and the providers' services, on loopback */
+  smtp: SmtpSink;
+  sms: SmsSink;
+  apns: ApnsSink;
+  /** the push certificate uploaded through the API */
+  pushCertificate: CertificateAndKey;
   /** fetch against the API with the admin token */
   admin(path: string, init?: RequestInit): Promise<Response>;
   stop(): Promise<void>;
@@ -45,26 +57,56 @@ export function testEnv(overrides: Record<string, string> = {}): Env {
 }
 
 export async function startTestStack(overrides: Record<string, string> = {}, { relayPollIntervalMs = 200 } = {}): Promise<TestStack> {
-  const env = testEnv(overrides);
+  const [smtp, sms] = await Promise.all([startSmtpSink(), startSmsSink()]);
+  const pushCertificate = createSandboxPushCertificate({ topic: `com.apple.mgmt.External.${randomUUID()}` });
+  const sinkCa = createCertificateAuthority({ commonName: 'Test APNs CA', organization: 'Tandem tests' });
+  const apns = await startApnsSink({
+    tls: issueCertificate(sinkCa, { commonName: '127.0.0.1', validDays: 2, usage: 'tls-server', dnsNames: ['localhost'] }),
+    clientCaPem: pushCertificate.certPem,
+  });
+  const env = testEnv({
+    SMTP_URL: smtp.url,
+    MAIL_FROM: 'Acme IT <it@acme.example>',
+    SMS_API_URL: sms.baseUrl,
+    SMS_ACCOUNT_SID: sms.accountSid,
+    SMS_AUTH_TOKEN: sms.authToken,
+    SMS_FROM: '+15005550006',
+    TANDEM_ORGANIZATION: 'Acme',
+    ...overrides,
+  });
   const log = createLogger(env.LOG_LEVEL);
   const database = await createTestDatabase();
   const adminToken = generateApiToken();
   await ensureAdminToken(database.db, adminToken, 'test-admin');
 
+  const box = new SecretBox(env.TANDEM_MASTER_KEY!);
+  // The API's port is only known once it listens; the worker needs it for invite links, so pick it first.
+  const port = await freePort();
+  env.PORT = port;
+  const publicUrl = `http://127.0.0.1:${port}`;
+  env.PUBLIC_URL = publicUrl;
   const nativeConnection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
   const worker = await createTandemWorker({
     connection: nativeConnection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
-    deps: { db: database.db, box: new SecretBox(env.TANDEM_MASTER_KEY!) },
+    deps: activityDepsFromEnv(env, database.db, box, { sandbox: false, publicUrl, apns: { origin: apns.origin, ca: sinkCa.certPem } }),
     workflowBundlePath: inject('workflowBundlePath'),
   });
   const workerRun = worker.run();
 
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
-  const api = await startApi({ env, db: database.db, temporal: client, log, relay: { pollIntervalMs: relayPollIntervalMs } });
+  const api = await startApi({ env, db: database.db, box, temporal: client, log, relay: { pollIntervalMs: relayPollIntervalMs } });
   const baseUrl = `http://127.0.0.1:${api.port}`;
+  if (api.url !== publicUrl) throw new Error(`the API serves ${api.url}, expected ${publicUrl}`);
+
+  const uploaded = await fetch(`${baseUrl}/api/v1/settings/apns`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ certificate: pushCertificate.certPem, privateKey: pushCertificate.keyPem }),
+  });
+  if (uploaded.status !== 200) throw new Error(`uploading the push certificate failed: ${uploaded.status} ${await uploaded.text()}`);
 
   return {
     env,
@@ -74,6 +116,10 @@ export async function startTestStack(overrides: Record<string, string> = {}, { r
     client,
     api,
     worker,
+    smtp,
+    sms,
+    apns,
+    pushCertificate,
     admin: (path, init = {}) =>
       fetch(`${baseUrl}${path}`, {
         ...init,
@@ -81,11 +127,12 @@ export async function startTestStack(overrides: Record<string, string> = {}, { r
       }),
     async stop() {
       await api.stop();
-      worker.shutdown();
+      worker.worker.shutdown();
       await workerRun;
       await nativeConnection.close();
       await connection.close();
       await database.stop();
+      await Promise.all([smtp.stop(), sms.stop(), apns.stop()]);
     },
   };
 }
@@ -105,3 +152,4 @@ export async function eventually<T>(probe: () => Promise<T | undefined>, { timeo
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+

@@ -4,8 +4,8 @@ import { EnrollmentMachine, InvalidTransitionError } from '../../workflows/enrol
 describe('EnrollmentMachine', () => {
   it('walks the happy path and numbers each transition', () => {
     const m = new EnrollmentMachine();
-    const steps = (['invited', 'profile_issued', 'authenticated', 'enrolled', 'disenrolling', 'disenrolled'] as const).map((s) => m.moveTo(s));
-    expect(steps.map((s) => s.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    const steps = (['invited', 'portal_authenticated', 'profile_issued', 'authenticated', 'enrolled', 'disenrolling', 'disenrolled'] as const).map((s) => m.moveTo(s));
+    expect(steps.map((s) => s.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(steps[0]).toEqual({ from: 'created', to: 'invited', seq: 1 });
     expect(m.isFinal).toBe(true);
   });

@@ -1,0 +1,95 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { SettingsStore, type ApnsSettings } from '../../db/settings.js';
+import { describeCertificate, fromPkcs12, keyMatchesCertificate, type CertificateAndKey } from '../../mdm/certificates.js';
+import type { AppDeps } from '../app.js';
+import { ApiError } from '../errors.js';
+import type { AppEnv } from '../types.js';
+import { jsonError } from './openapi-common.js';
+
+const EXPIRY_WARNING_DAYS = 30;
+const DAY = 86_400_000;
+
+const ApnsUpload = z
+  .union([
+    z.object({ certificate: z.string().min(1).max(20_000).openapi({ description: 'PEM certificate' }), privateKey: z.string().min(1).max(20_000).openapi({ description: 'PEM private key' }) }),
+    z.object({ pkcs12: z.base64().max(40_000).openapi({ description: '.p12 file, base64' }), password: z.string().max(200) }),
+  ])
+  .openapi('ApnsUpload');
+
+const ApnsStatus = z
+  .object({
+    topic: z.string(),
+    subject: z.string(),
+    notBefore: z.iso.datetime(),
+    notAfter: z.iso.datetime(),
+    expiresInDays: z.number().int(),
+    sandbox: z.boolean(),
+    warnings: z.array(z.string()),
+  })
+  .openapi('ApnsCertificate');
+
+function status(s: ApnsSettings) {
+  const expiresInDays = Math.floor((Date.parse(s.notAfter) - Date.now()) / DAY);
+  const warnings = [
+    ...(expiresInDays < EXPIRY_WARNING_DAYS ? [`The push certificate expires in ${expiresInDays} days: renew it at identity.apple.com with the same Apple ID, or every device must re-enroll.`] : []),
+    ...(s.sandbox ? ['This is a sandbox push certificate: pushes go to the local APNs sink, never to devices.'] : []),
+  ];
+  return { topic: s.topic, subject: s.subject, notBefore: s.notBefore, notAfter: s.notAfter, expiresInDays, sandbox: s.sandbox, warnings };
+}
+
+const putRoute = createRoute({
+  method: 'put',
+  path: '/settings/apns',
+  summary: 'Upload the MDM push certificate (PEM certificate and key, or .p12 and password)',
+  security: [{ bearerAuth: [] }],
+  request: { body: { required: true, content: { 'application/json': { schema: ApnsUpload } } } },
+  responses: {
+    200: { description: 'Stored; the topic is read from the certificate', content: { 'application/json': { schema: ApnsStatus } } },
+    400: jsonError('Invalid request'),
+    422: jsonError('Not a usable MDM push certificate'),
+  },
+});
+
+const getRoute = createRoute({
+  method: 'get',
+  path: '/settings/apns',
+  summary: 'The MDM push certificate in use',
+  security: [{ bearerAuth: [] }],
+  responses: { 200: { description: 'The certificate', content: { 'application/json': { schema: ApnsStatus } } }, 404: jsonError('None uploaded') },
+});
+
+export function settingsRoutes(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
+  const store = new SettingsStore(deps.db, deps.box);
+
+  app.openapi(putRoute, async (c) => {
+    const body = c.req.valid('json');
+    let cred: CertificateAndKey;
+    try {
+      cred = 'pkcs12' in body ? fromPkcs12(Buffer.from(body.pkcs12, 'base64'), body.password) : { certPem: body.certificate, keyPem: body.privateKey };
+      describeCertificate(cred.certPem);
+    } catch (err) {
+      throw new ApiError(422, 'invalid_certificate', `The certificate could not be read: ${(err as Error).message}`);
+    }
+    const info = describeCertificate(cred.certPem);
+    if (!info.uid?.startsWith('com.apple.mgmt.')) {
+      throw new ApiError(422, 'not_an_mdm_push_certificate', 'The certificate has no com.apple.mgmt.* UID: download the MDM push certificate from identity.apple.com.');
+    }
+    if (!keyMatchesCertificate(cred.certPem, cred.keyPem)) throw new ApiError(422, 'key_mismatch', 'The private key does not belong to this certificate.');
+    if (info.notAfter.getTime() <= Date.now()) throw new ApiError(422, 'certificate_expired', `The certificate expired on ${info.notAfter.toISOString()}.`);
+    const saved = await store.putApns(cred);
+    await deps.db
+      .insertInto('audit_log')
+      .values({ actor: c.get('actor').name, action: 'settings.apns.update', target_type: 'settings', target_id: 'apns', details: JSON.stringify({ topic: saved.topic, notAfter: saved.notAfter }), request_id: c.get('requestId') })
+      .execute();
+    return c.json(status(saved), 200);
+  });
+
+  app.openapi(getRoute, async (c) => {
+    const saved = await store.getApns();
+    if (!saved) throw new ApiError(404, 'apns_certificate_missing', 'No MDM push certificate has been uploaded.');
+    return c.json(status(saved), 200);
+  });
+
+  return app;
+}
