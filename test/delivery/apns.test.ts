@@ -4,7 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApnsClient, type ApnsClient } from '../../activities/delivery/apns.js';
 import { startApnsSink, type ApnsSink } from '../../scripts/sandbox/apns-sink.js';
-import { unusedPort } from '../../scripts/free-port.js';
+import { freePort } from '../../scripts/free-port.js';
 import { createApnsPki } from './tls-fixtures.js';
 
 const pki = createApnsPki();
@@ -105,7 +105,7 @@ describe('APNs client against the HTTP/2 sink', () => {
   });
 
   it('returns retry with status 0 when nothing listens', async () => {
-    const dead = createApnsClient({ origin: `https://127.0.0.1:${await unusedPort()}`, certPem: pki.pushCert.certPem, keyPem: pki.pushCert.keyPem, ca: pki.ca.certPem });
+    const dead = createApnsClient({ origin: `https://127.0.0.1:${await freePort()}`, certPem: pki.pushCert.certPem, keyPem: pki.pushCert.keyPem, ca: pki.ca.certPem });
     try {
       expect(await dead.push({ token, pushMagic: 'x', topic })).toEqual({ kind: 'retry', status: 0, reason: 'ECONNREFUSED' });
     } finally {

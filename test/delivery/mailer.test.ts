@@ -3,7 +3,7 @@ import { DeliveryError } from '../../activities/delivery/errors.js';
 import { renderInviteEmail } from '../../activities/delivery/invite-message.js';
 import { createSmtpMailer, type Mailer } from '../../activities/delivery/mailer.js';
 import { startSmtpSink, type SmtpSink } from '../../scripts/sandbox/smtp-sink.js';
-import { unusedPort } from '../../scripts/free-port.js';
+import { freePort } from '../../scripts/free-port.js';
 
 let sink: SmtpSink;
 let mailer: Mailer;
@@ -88,7 +88,7 @@ describe('SMTP mailer', () => {
   });
 
   it('reports an unreachable server as retryable', async () => {
-    const dead = createSmtpMailer({ smtpUrl: `smtp://127.0.0.1:${await unusedPort()}`, from: 'it@acme.example' });
+    const dead = createSmtpMailer({ smtpUrl: `smtp://127.0.0.1:${await freePort()}`, from: 'it@acme.example' });
     try {
       const err = await rejection(dead.send(invite('dead')));
       expect(err.retryable).toBe(true);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeliveryError } from '../../activities/delivery/errors.js';
 import { createTwilioSmsProvider, type SmsProvider } from '../../activities/delivery/sms.js';
 import { startSmsSink, type SmsSink } from '../../scripts/sandbox/sms-sink.js';
-import { unusedPort } from '../../scripts/free-port.js';
+import { freePort } from '../../scripts/free-port.js';
 
 let sink: SmsSink;
 let sms: SmsProvider;
@@ -86,7 +86,7 @@ describe('Twilio SMS provider', () => {
   });
 
   it('reports an unreachable provider as retryable', async () => {
-    const dead = createTwilioSmsProvider({ baseUrl: `http://127.0.0.1:${await unusedPort()}`, accountSid: 'AC1', authToken: 't', from: '+15005550006' });
+    const dead = createTwilioSmsProvider({ baseUrl: `http://127.0.0.1:${await freePort()}`, accountSid: 'AC1', authToken: 't', from: '+15005550006' });
     const err = await rejection(dead.send({ to: '+14155550129', body: 'x', idempotencyKey: 'k-dead' }));
     expect(err.retryable).toBe(true);
     expect(err.code).toBe('ECONNREFUSED');
