@@ -105,9 +105,14 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
     return undefined;
   };
 
-  await sendInvite(false);
-  firstInviteAt = Date.now();
+  // Credentials first, then the state that opens the portal, then the message: a user who taps
+  // the link the moment it arrives finds the portal open.
+  invitesIssued = 1;
+  await activities.issueInvite(key('invite:1'));
   await moveTo('invited');
+  firstInviteAt = Date.now();
+  invitesSent = 1;
+  await activities.deliverInvite({ ...key('deliver:1'), reminder: false });
 
   while (!machine.isFinal) {
     const deadline = nextDeadline();
