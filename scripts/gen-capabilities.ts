@@ -361,28 +361,27 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** One line for flat values; nested objects and long arrays break over lines. */
-function emit(value: unknown, indent: string, sortKeys: boolean): string {
+/**
+ * Maps (by RequestType, PayloadType, key…) are sorted and spread over lines; rows (records with a
+ * `userEnrollment` mode) keep their field order on one line, so a diff shows one line per change.
+ */
+function emit(value: unknown, indent = ''): string {
+  const inner = indent + '  ';
   if (Array.isArray(value)) {
-    if (value.length === 0) return '[]';
-    const inner = indent + '  ';
-    return `[\n${value.map((v) => `${inner}${emit(v, inner, true)},\n`).join('')}${indent}]`;
+    return value.length === 0 ? '[]' : `[\n${value.map((v) => `${inner}${emit(v, inner)},\n`).join('')}${indent}]`;
   }
-  if (isPlainObject(value)) {
-    const entries = Object.entries(value);
-    if (sortKeys) entries.sort(([a], [b]) => compare(a, b));
-    if (entries.length === 0) return '{}';
-    const flat = entries.every(([, v]) => !isPlainObject(v) && !Array.isArray(v));
-    if (flat) return `{ ${entries.map(([k, v]) => `${propertyName(k)}: ${literal(v)}`).join(', ')} }`;
-    const inner = indent + '  ';
-    return `{\n${entries.map(([k, v]) => `${inner}${propertyName(k)}: ${emit(v, inner, isMap(v))},\n`).join('')}${indent}}`;
+  if (!isPlainObject(value)) return literal(value);
+  const entries = Object.entries(value);
+  if (isRow(value) && entries.every(([, v]) => !isPlainObject(v) && !Array.isArray(v))) {
+    return `{ ${entries.map(([k, v]) => `${propertyName(k)}: ${literal(v)}`).join(', ')} }`;
   }
-  return literal(value);
+  if (!isRow(value)) entries.sort(([a], [b]) => compare(a, b));
+  if (entries.length === 0) return '{}';
+  return `{\n${entries.map(([k, v]) => `${inner}${propertyName(k)}: ${emit(v, inner)},\n`).join('')}${indent}}`;
 }
 
-// Rows (fixed field order, as built) are objects with a scalar `userEnrollment`; maps are not.
-function isMap(value: unknown): boolean {
-  return isPlainObject(value) && !('userEnrollment' in value && typeof value.userEnrollment === 'string');
+function isRow(value: Record<string, unknown>): boolean {
+  return typeof value.userEnrollment === 'string';
 }
 
 const TYPES = `export type UserEnrollmentMode = 'allowed' | 'required' | 'forbidden' | 'ignored';
@@ -449,7 +448,7 @@ export function generate(schemaDir: string): string {
 
   const release = schemaRelease(schemaDir);
   const constant = (name: string, type: string, value: unknown, doc: string) =>
-    `/** ${doc} */\nexport const ${name}: ${type} = ${emit(value, '', true)};\n`;
+    `/** ${doc} */\nexport const ${name}: ${type} = ${emit(value)};\n`;
   return [
     `// GENERATED FILE: do not edit by hand. Run \`npm run gen:capabilities\` (scripts/gen-capabilities.ts).\n` +
       `// Source: Apple's device-management schema (apple/device-management${release ? ` ${release}` : ''}), read from\n` +
@@ -464,7 +463,7 @@ export function generate(schemaDir: string): string {
     constant('passcodeKeys', 'Readonly<Record<string, UserEnrollmentMode>>', passcodeKeys, 'Every iOS key of com.apple.mobiledevice.passwordpolicy.'),
     constant('deviceInformationQueries', 'Readonly<Record<string, KeyStatus>>', deviceInformationQueries, 'Every iOS DeviceInformation query (mdm/commands/information.device.yaml).'),
     constant('securityInfoForbiddenKeys', 'readonly string[]', securityInfoForbiddenKeys, 'SecurityInfo response keys a user-enrolled device withholds (mdm/commands/information.security.yaml).'),
-    `/** Counts over the tables above. */\nexport const summary = ${emit(summary, '', true)} as const;\n`,
+    `/** Counts over the tables above. */\nexport const summary = ${emit(summary)} as const;\n`,
   ].join('\n');
 }
 

@@ -52,6 +52,16 @@ async function launch(ports: { temporal: number; ui: number }): Promise<Launched
   return { child, output: () => out, apiUrl };
 }
 
+function run(cmd: string, args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    child.on('exit', (code) => resolve({ code, output }));
+  });
+}
+
 async function stop(l: Launched): Promise<number | null> {
   const exited = new Promise<number | null>((r) => l.child.once('exit', (code) => r(code)));
   l.child.kill('SIGINT');
@@ -91,6 +101,17 @@ describe.skipIf(!cli)('npm start (dev launcher)', () => {
       } finally {
         await connection.close();
       }
+      // Sandbox mode: the invite sits in the local outbox, and the simulator enrolls a device.
+      expect(first.output()).toContain('SANDBOX MODE');
+      const outbox = await fetch(`${first.apiUrl}/sandbox/outbox`);
+      expect(await outbox.text()).toContain('ada@example.com');
+      const simulated = await run(process.execPath, ['--import', 'tsx', 'scripts/simulate.ts', '--server', first.apiUrl, '--email', 'ada@example.com']);
+      expect(simulated.code, simulated.output).toBe(0);
+      expect(simulated.output).toContain('check-in: TokenUpdate accepted');
+      await eventually(async () => {
+        const res = await fetch(`${first.apiUrl}/api/v1/enrollments/${id}`, { headers: { authorization: `Bearer ${token}` } });
+        return ((await res.json()) as { status: string }).status === 'enrolled' ? true : undefined;
+      });
       expect(await stop(first)).toBe(0);
 
       // Everything is down: the ports are free again.
@@ -101,7 +122,7 @@ describe.skipIf(!cli)('npm start (dev launcher)', () => {
       try {
         const res = await fetch(`${second.apiUrl}/api/v1/enrollments/${id}`, { headers: { authorization: `Bearer ${token}` } });
         expect(res.status).toBe(200);
-        expect(await res.json()).toMatchObject({ id, status: 'invited' });
+        expect(await res.json()).toMatchObject({ id, status: 'enrolled' });
       } finally {
         expect(await stop(second)).toBe(0);
       }

@@ -39,6 +39,12 @@ describe('configuration', () => {
     }
   });
 
+  it('refuses sandbox settings in production, and half-configured SMS', () => {
+    expect(() => loadEnv({ NODE_ENV: 'production', TANDEM_SANDBOX: 'true' }, 'dev')).toThrow(/TANDEM_SANDBOX: must not be true in production/);
+    expect(() => loadEnv({ SMS_ACCOUNT_SID: 'AC1' }, 'dev')).toThrow(/SMS_AUTH_TOKEN: set together[\s\S]*SMS_FROM: set together/);
+    expect(loadEnv({ TANDEM_INVITE_REMINDERS: '1h, 2d' }, 'dev').TANDEM_INVITE_REMINDERS).toEqual([3_600_000, 172_800_000]);
+  });
+
   it('treats empty strings as unset', () => {
     expect(loadEnv({ PORT: '', DATABASE_URL: '' }, 'dev')).toMatchObject({ PORT: 8080, DATABASE_URL: undefined });
   });
