@@ -79,6 +79,8 @@ export class SimulatedDevice {
   readonly pushMagic = randomUUID().toUpperCase();
   readonly received: MdmCommand[] = [];
   installed: InstalledProfile | undefined;
+  /** the last profile downloaded, as served (DER) */
+  lastProfile: Buffer | undefined;
   #cookies = new Map<string, string>();
 
   constructor(private readonly opts: SimulatorOptions = {}) {
@@ -137,7 +139,10 @@ export class SimulatedDevice {
   async enrollThroughPortal(enrollmentUrl: string, answers: PortalAnswers = {}): Promise<Buffer> {
     let page = await this.browse(enrollmentUrl);
     for (let step = 0; step < 10; step++) {
-      if (page.type.startsWith('application/x-apple-aspen-config')) return page.body;
+      if (page.type.startsWith('application/x-apple-aspen-config')) {
+        this.lastProfile = page.body;
+        return page.body;
+      }
       const html = page.body.toString('utf8');
       if (page.status >= 400) throw new PortalError(`the portal answered ${page.status} at ${page.url}: ${textOf(html)}`, page.status, html);
       const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];

@@ -4,7 +4,10 @@
  * TokenUpdate -> `enrolled` in the API and in Temporal -> a well-formed APNs push reached the local
  * APNs server -> the device answers its first queries and the answers are stored.
  */
-import { writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseInvite, SimulatedDevice, type PortalAnswers } from '../../scripts/simulator/device.js';
@@ -73,6 +76,21 @@ async function expectEnrolled(created: { id: string; workflowId: string }, devic
   return withFacts;
 }
 
+/** The profile Tandem served verifies with `openssl cms -verify` against Tandem's CA and parses with Python's plistlib. */
+async function verifyWithOpenSslAndPython(device: SimulatedDevice) {
+  const dir = await mkdtemp(join(tmpdir(), 'tandem-profile-'));
+  try {
+    const ca = await stack.database.db.selectFrom('settings').select('value').where('key', '=', 'ca').executeTakeFirstOrThrow();
+    await writeFile(join(dir, 'ca.pem'), (ca.value as { certPem: string }).certPem);
+    await writeFile(join(dir, 'profile.der'), device.lastProfile!);
+    execFileSync('openssl', ['cms', '-verify', '-inform', 'DER', '-in', join(dir, 'profile.der'), '-CAfile', join(dir, 'ca.pem'), '-purpose', 'any', '-out', join(dir, 'profile.xml')], { stdio: 'pipe' });
+    const parsed = execFileSync('python3', ['-c', 'import plistlib,sys,json; d=plistlib.load(open(sys.argv[1],"rb")); print(json.dumps([d["PayloadType"]]+[p["PayloadType"] for p in d["PayloadContent"]]))', join(dir, 'profile.xml')]);
+    expect(JSON.parse(parsed.toString())).toEqual(['Configuration', 'com.apple.security.root', 'com.apple.security.pkcs12', 'com.apple.mdm']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 describe('User Enrollment by email (personal)', () => {
   it('goes from invite to enrolled, with a push and stored answers', async () => {
     const email = `ada.${tag()}@example.com`;
@@ -84,6 +102,7 @@ describe('User Enrollment by email (personal)', () => {
 
     const device = new SimulatedDevice();
     const { installed } = await enrollDevice(mail.text, device);
+    await verifyWithOpenSslAndPython(device);
     // Profile-based User Enrollment: ManagedAppleID set, never AccessRights.
     const mdm = (installed.profile.PayloadContent as any[]).find((p) => p.PayloadType === 'com.apple.mdm');
     expect(mdm.ManagedAppleID).toBe(managedAppleId);

@@ -176,6 +176,16 @@ describe('MDM endpoints', () => {
     expect((await device.processCommands()).length).toBe(2);
   });
 
+  it('marks a device whose push token APNs no longer knows (410) as unreachable', async () => {
+    stack.apns.respondNext(410, { reason: 'Unregistered', timestamp: Date.now() });
+    const { created } = await enrolledDevice();
+    const detail = await eventually(async () => {
+      const d = await json(await stack.admin(`/api/v1/enrollments/${created.id}`));
+      return d.device?.pushUnregisteredAt ? d : undefined;
+    });
+    expect(detail.status).toBe('enrolled');
+  });
+
   it('never answers a device with 401', async () => {
     const { device } = await enrolledDevice();
     const bad = await fetch(device.installed!.serverUrl, { method: 'PUT', headers: { 'content-type': 'application/x-apple-aspen-mdm' }, body: 'garbage' });
@@ -212,7 +222,7 @@ describe('prerequisites', () => {
 
 describe('expired invites', () => {
   it('stop working when the invite lifetime passes', async () => {
-    const short = await startTestStack({ TANDEM_INVITE_TTL: '3s' });
+    const short = await startTestStack({ TANDEM_INVITE_TTL: '4s', TANDEM_INVITE_REMINDERS: '1s' });
     try {
       const email = `late.${tag()}@example.com`;
       const res = await short.admin('/api/v1/enrollments', {
@@ -221,6 +231,9 @@ describe('expired invites', () => {
       });
       const created = await json(res);
       const invite = parseInvite((await short.smtp.waitFor((m) => m.to.includes(email), 15_000)).text);
+      // A reminder follows while nobody signs in, with the same credentials.
+      const reminder = await short.smtp.waitFor((m) => m.to.includes(email) && m.messageId.includes('.deliver.2@'), 15_000);
+      expect(parseInvite(reminder.text)).toEqual(invite);
       await eventually(async () => ((await json(await short.admin(`/api/v1/enrollments/${created.id}`))).status === 'expired' ? true : undefined), { timeoutMs: 20_000 });
       const err = await new SimulatedDevice().enrollThroughPortal(invite.enrollmentUrl, { username: invite.username, password: invite.password! }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(PortalError);
