@@ -181,7 +181,7 @@ function buildCommands(files: SchemaFile[]) {
   for (const { file, doc } of files) {
     const requestType = doc.payload?.requesttype;
     if (!requestType) throw new Error(`${file}: no payload.requesttype`);
-    if (commands[requestType] || notOnIos[requestType]) throw new Error(`${file}: RequestType ${requestType} declared twice`);
+    if (Object.hasOwn(commands, requestType) || Object.hasOwn(notOnIos, requestType)) throw new Error(`${file}: RequestType ${requestType} declared twice`);
     const ios = iosRules(doc);
     if (!ios) {
       notOnIos[requestType] = file;
@@ -207,7 +207,7 @@ function keyOverrides(doc: SchemaDoc, payload: OsRules, file: string): Record<st
   const rows: Record<string, KeyRow> = {};
   for (const { path, rules, placeholder } of walkKeys(doc.payloadkeys, payload)) {
     // An array item's rules only matter when its array has none of its own.
-    if (placeholder && rows[path]) continue;
+    if (placeholder && Object.hasOwn(rows, path)) continue;
     const mode = modeOf(rules, `${file} ${path}`);
     const supervisedOnly = rules.supervised === true && payload.supervised !== true;
     const na = isNA(rules);

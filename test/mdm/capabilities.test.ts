@@ -27,7 +27,10 @@ describe('generated capability tables', () => {
   it('match what the schema generates today, byte for byte', () => {
     const committed = readFileSync(fileURLToPath(new URL('../../mdm/capabilities.generated.ts', import.meta.url)), 'utf8');
     const fresh = generate(defaultSchemaDir);
-    const firstDifference = fresh.split('\n').findIndex((line, i) => line !== committed.split('\n')[i]);
+    const committedLines = committed.split('\n');
+    const freshLines = fresh.split('\n');
+    const differs = freshLines.findIndex((line, i) => line !== committedLines[i]);
+    const firstDifference = differs === -1 ? freshLines.length : differs;
     expect(
       fresh === committed,
       `mdm/capabilities.generated.ts is out of date with the schema (first difference at line ${firstDifference + 1}): run \`npm run gen:capabilities\``,
