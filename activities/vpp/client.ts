@@ -430,7 +430,8 @@ export interface VppRetryOptions {
 
 /**
  * Runs `fn` again after a retryable VppError (429, 5xx, network), waiting at least the answer's
- * Retry-After, otherwise an exponential backoff with jitter. Anything else is thrown at once.
+ * Retry-After, otherwise an exponential backoff with jitter. Anything else is thrown at once, and so
+ * is a Retry-After longer than `maxDelayMs`.
  * Activities mostly leave retries to Temporal; this is for short in-activity retries.
  */
 export async function withVppRetry<T>(fn: () => Promise<T>, opts: VppRetryOptions = {}): Promise<T> {
@@ -443,6 +444,9 @@ export async function withVppRetry<T>(fn: () => Promise<T>, opts: VppRetryOption
       return await fn();
     } catch (err) {
       if (!(err instanceof VppError) || !err.retryable || attempt >= attempts) throw err;
+      // Apple asking for a longer pause than we are willing to sleep here: hand the error (with its
+      // retryAfterMs) to the caller, e.g. Temporal's retry, instead of holding the activity.
+      if ((err.retryAfterMs ?? 0) > max) throw err;
       const delayMs = Math.max(err.retryAfterMs ?? 0, backoffMs(attempt, base, max));
       opts.onRetry?.(err, delayMs, attempt);
       await sleep(delayMs, opts.signal);

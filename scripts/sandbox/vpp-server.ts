@@ -221,15 +221,18 @@ export async function startVppServer(opts: VppServerOptions = {}): Promise<VppSe
     tokenExpiration = new Date(Date.now() + 365 * 86_400_000); // an opaque test token
   }
   let tokenState: 'valid' | 'expired' | 'revoked' = 'valid';
-  const uId = String(2_000_000_000_000_000 + Math.floor(Math.random() * 1_000_000_000));
+  const uId = String(2_049_025_000_000_000 + Math.floor(Math.random() * 1_000_000_000));
   const pageSize = Math.max(1, opts.pageSize ?? 100);
   let delay = { polls: opts.eventPendingPolls ?? 1, ms: opts.eventPendingMs ?? 0 };
   let versionId = 1;
 
   const recorder = createRecorder<VppRequestLogEntry>('VPP request');
   const scripted: HttpAnswer[] = [];
+  const script = (a: HttpAnswer) => {
+    if (scripted.length >= 1000) throw new RangeError('at most 1000 scripted answers may be queued');
+    scripted.push(a);
+  };
   const users = new Map<string, FakeVppUser>();
-  const retiredUsers: FakeVppUser[] = [];
   const assets = new Map<string, AssetRecord>();
   const events = new Map<string, FakeEvent>();
   let clientConfig: {
@@ -537,17 +540,17 @@ export async function startVppServer(opts: VppServerOptions = {}): Promise<VppSe
       const failures = failureCollector();
       let done = 0;
       for (const asset of targets) {
-        const who = [
+        const who: { key: string; clientUserId?: string; serialNumber?: string }[] = [
           ...uids.map((clientUserId) => ({ key: `u:${clientUserId}`, clientUserId })),
           ...serials.map((serialNumber) => ({ key: `s:${serialNumber}`, serialNumber })),
         ];
         for (const w of who) {
           if (kind === 'DISASSOCIATE') {
-            if (asset.assignees.delete(w.key)) asset.retiredCount += 0; // a returned licence is available again
+            asset.assignees.delete(w.key); // the licence is available again; not assigned is a no-op
             done++;
             continue;
           }
-          if (w.clientUserId !== undefined && users.get(w.clientUserId)?.status !== 'Associated' && users.get(w.clientUserId)?.status !== 'Registered') {
+          if (w.clientUserId !== undefined && (users.get(w.clientUserId)?.status ?? 'Retired') === 'Retired') {
             failures.add(9609, asset, w);
             continue;
           }
@@ -573,14 +576,7 @@ export async function startVppServer(opts: VppServerOptions = {}): Promise<VppSe
     const ev = events.get(id);
     if (!ev) return appleError(400, 9708);
     ev.polls++;
-    if (ev.status === 'PENDING' && ready(ev)) {
-      // Everything created before it completes first (Apple processes a location's events in order).
-      for (const other of events.values()) {
-        if (other === ev) break;
-        if (other.status === 'PENDING' && ready(other)) complete(other);
-      }
-      complete(ev);
-    }
+    if (ev.status === 'PENDING' && ready(ev)) complete(ev);
     return new HttpAnswer(200, {
       eventStatus: ev.status,
       eventType: ev.type,
@@ -606,7 +602,7 @@ export async function startVppServer(opts: VppServerOptions = {}): Promise<VppSe
 
   let baseUrl = '';
 
-  async function answer(req: http.IncomingMessage, url: URL, raw: Buffer | null, log: VppRequestLogEntry): Promise<HttpAnswer> {
+  async function answer(req: http.IncomingMessage, url: URL, raw: Buffer | null): Promise<HttpAnswer> {
     if (raw === null) return appleError(413, 9602, `The request body is larger than ${MAX_BODY_BYTES} bytes.`);
     const next = scripted.shift();
     if (next) return next;
@@ -632,7 +628,6 @@ export async function startVppServer(opts: VppServerOptions = {}): Promise<VppSe
       }
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return appleError(400, 9602, 'The request body must be a JSON object.');
       body = parsed as Record<string, unknown>;
-      log.body = raw.length <= MAX_LOGGED_BODY_BYTES ? redactBody(body) : { truncated: true, bytes: raw.length };
     }
 
     switch (route) {
@@ -675,7 +670,8 @@ export async function startVppServer(opts: VppServerOptions = {}): Promise<VppSe
       status: 0,
       at: new Date(),
     };
-    const result = await answer(req, url, raw, log);
+    if (raw !== null && raw.length > 0) log.body = loggedBody(raw);
+    const result = await answer(req, url, raw);
     log.status = result.status;
     recorder.add(log);
     sendJson(res, result);
@@ -712,13 +708,13 @@ export async function startVppServer(opts: VppServerOptions = {}): Promise<VppSe
     },
     rateLimitNext(retryAfterSeconds) {
       const answer = appleError(429, 9646);
-      scripted.push(new HttpAnswer(answer.status, answer.body, { 'retry-after': String(Math.max(0, Math.ceil(retryAfterSeconds))) }));
+      script(new HttpAnswer(answer.status, answer.body, { 'retry-after': String(Math.max(0, Math.ceil(retryAfterSeconds))) }));
     },
     failNext(status, o = {}) {
       const errorNumber = o.errorNumber ?? (status === 429 ? 9646 : status === 401 ? 9622 : status === 503 ? 9729 : status >= 500 ? 9603 : 9602);
       const answer = appleError(status, errorNumber, o.errorMessage);
       const headers: Record<string, string> = o.retryAfter === undefined ? {} : { 'retry-after': String(o.retryAfter) };
-      scripted.push(new HttpAnswer(status, answer.body, headers));
+      script(new HttpAnswer(status, answer.body, headers));
     },
     setEventDelay(d) {
       delay = { polls: d.polls ?? delay.polls, ms: d.ms ?? delay.ms };
@@ -739,7 +735,7 @@ export async function startVppServer(opts: VppServerOptions = {}): Promise<VppSe
     user(clientUserId) {
       sweep();
       const u = users.get(clientUserId);
-      return u ? { ...u } : retiredUsers.find((r) => r.clientUserId === clientUserId);
+      return u ? { ...u } : undefined;
     },
     async stop() {
       recorder.cancelWaiters('server stopped');
@@ -756,8 +752,18 @@ function sendJson(res: http.ServerResponse, answer: HttpAnswer) {
   res.end(payload);
 }
 
-function redactBody(body: Record<string, unknown>): Record<string, unknown> {
-  return 'notificationAuthToken' in body ? { ...body, notificationAuthToken: '[redacted]' } : body;
+/** what the request log keeps of a body: parsed JSON, secrets redacted, large ones summarised */
+function loggedBody(raw: Buffer): unknown {
+  if (raw.length > MAX_LOGGED_BODY_BYTES) return { truncated: true, bytes: raw.length };
+  try {
+    const parsed: unknown = JSON.parse(raw.toString('utf8'));
+    if (typeof parsed === 'object' && parsed !== null && 'notificationAuthToken' in parsed) {
+      return { ...parsed, notificationAuthToken: '[redacted]' };
+    }
+    return parsed;
+  } catch {
+    return { unparsable: true, bytes: raw.length };
+  }
 }
 
 function isEmail(value: unknown): value is string {

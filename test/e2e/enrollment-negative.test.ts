@@ -37,6 +37,8 @@ async function enrolledDevice(opts: ConstructorParameters<typeof SimulatedDevice
   await device.authenticate();
   await device.tokenUpdate();
   await eventually(async () => ((await json(await stack.admin(`/api/v1/enrollments/${created.id}`))).status === 'enrolled' ? true : undefined));
+  // Like an iPhone, poll once the push arrives (the first queries are queued by then).
+  await stack.apns.waitFor((p) => p.token === device.pushToken.toString('hex'), 15_000);
   return { created, device };
 }
 
