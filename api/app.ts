@@ -14,6 +14,8 @@ import type { Db } from '../db/connection.js';
 import { InviteChangeError } from '../db/enrollments.js';
 import { ConflictError } from '../db/errors.js';
 import type { SecretBox } from '../security/secret-box.js';
+import { accountEnrollmentRoutes } from './account/routes.js';
+import { directoryRoutes } from './admin/directory.js';
 import { settingsRoutes } from './admin/settings.js';
 import { mdmRoutes } from './device/mdm.js';
 import { sandboxRoutes } from './ops/sandbox.js';
@@ -75,9 +77,10 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
       },
     }),
   );
-  for (const path of ['/enrollments', '/enrollments/*', '/settings/*']) admin.use(path, requireAdmin(deps.db));
+  for (const path of ['/enrollments', '/enrollments/*', '/settings/*', '/users', '/users/*']) admin.use(path, requireAdmin(deps.db));
   admin.route('/', enrollmentRoutes(full));
   admin.route('/', settingsRoutes(full));
+  admin.route('/', directoryRoutes(full));
   admin.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
   admin.doc31('/openapi.json', {
     openapi: '3.1.0',
@@ -100,7 +103,8 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
       lockoutMs: deps.env.PORTAL_LOCKOUT,
     }),
   );
-  app.route('/mdm', mdmRoutes({ db: deps.db, box: deps.box, relay: deps.relay, log: deps.log, organization: deps.env.TANDEM_ORGANIZATION }));
+  app.route('/mdm', mdmRoutes({ db: deps.db, box: deps.box, relay: deps.relay, log: deps.log, organization: deps.env.TANDEM_ORGANIZATION, publicUrl: deps.publicUrl }));
+  app.route('/', accountEnrollmentRoutes({ db: deps.db, box: deps.box, relay: deps.relay, log: deps.log, env: deps.env, publicUrl: deps.publicUrl }));
   if (deps.sandbox) app.route('/sandbox', sandboxRoutes(deps.db, deps.env.TANDEM_ORGANIZATION));
 
   app.notFound((c) => c.json(errorBody('not_found', `Nothing is served at ${c.req.method} ${c.req.path}.`), 404));

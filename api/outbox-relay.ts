@@ -111,8 +111,10 @@ export class OutboxRelay {
 
   async #deliver(kind: OutboxKind, workflowId: string, payload: Record<string, unknown>): Promise<void> {
     switch (kind) {
-      case 'start_enrollment':
-        return this.gateway.startEnrollment(payload as unknown as EnrollmentWorkflowInput);
+      case 'start_enrollment': {
+        const { initialEvent, ...input } = payload;
+        return this.gateway.startEnrollment(input as unknown as EnrollmentWorkflowInput, initialEvent as EnrollmentEvent | undefined);
+      }
       case 'signal_enrollment':
         return this.gateway.signalEnrollment(workflowId, payload.event as EnrollmentEvent);
     }

@@ -8,7 +8,8 @@ import { enrollmentEventSignal, enrollmentWorkflowId, type EnrollmentEvent, type
 import { EnrollmentStatusKey, EnrollmentTypeKey } from '../workflows/search-attributes.js';
 
 export interface WorkflowGateway {
-  startEnrollment(input: EnrollmentWorkflowInput): Promise<void>;
+  /** Starts the workflow (idempotently); with `initialEvent`, as signal-with-start. */
+  startEnrollment(input: EnrollmentWorkflowInput, initialEvent?: EnrollmentEvent): Promise<void>;
   signalEnrollment(workflowId: string, event: EnrollmentEvent): Promise<void>;
   /** Throws when Temporal cannot be reached. */
   ping(): Promise<void>;
@@ -20,20 +21,35 @@ const CALL_DEADLINE_MS = 5_000;
 export function temporalGateway(client: Client, taskQueue: string): WorkflowGateway {
   const withinDeadline = <T>(fn: () => Promise<T>, ms = CALL_DEADLINE_MS) => client.withDeadline(Date.now() + ms, fn);
   return {
-    async startEnrollment(input) {
+    async startEnrollment(input, initialEvent) {
+      const options = {
+        workflowId: enrollmentWorkflowId(input.enrollmentId),
+        taskQueue,
+        args: [input] as [EnrollmentWorkflowInput],
+        typedSearchAttributes: [
+          { key: EnrollmentStatusKey, value: 'created' },
+          { key: EnrollmentTypeKey, value: input.enrollmentType ?? 'undecided' },
+        ],
+      };
+      if (initialEvent) {
+        // signal-with-start is idempotent by nature: it signals the running workflow if one exists.
+        await withinDeadline(() =>
+          client.workflow.signalWithStart<typeof enrollmentWorkflow, [EnrollmentEvent]>('enrollmentWorkflow', {
+            ...options,
+            workflowIdConflictPolicy: 'USE_EXISTING',
+            signal: enrollmentEventSignal,
+            signalArgs: [initialEvent],
+          }),
+        );
+        return;
+      }
       try {
         await withinDeadline(() => client.workflow.start<typeof enrollmentWorkflow>('enrollmentWorkflow', {
-          workflowId: enrollmentWorkflowId(input.enrollmentId),
-          taskQueue,
-          args: [input],
+          ...options,
           // Idempotent: a second start (a retried outbox delivery) joins the running workflow,
           // and an enrollment id never runs twice.
           workflowIdConflictPolicy: 'USE_EXISTING',
           workflowIdReusePolicy: 'REJECT_DUPLICATE',
-          typedSearchAttributes: [
-            { key: EnrollmentStatusKey, value: 'created' },
-            { key: EnrollmentTypeKey, value: input.enrollmentType ?? 'undecided' },
-          ],
         }));
       } catch (err) {
         if (err instanceof WorkflowExecutionAlreadyStartedError) return; // it ran already: delivered

@@ -2,7 +2,7 @@
  * Enrollment records: creation (row + outbox start event + audit, in one transaction) and the
  * read models the admin API serves.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { enrollmentWorkflowId, type EnrollmentWorkflowInput } from '../workflows/messages.js';
 import type { Db } from './connection.js';
@@ -306,5 +306,72 @@ export async function requestInviteChange(
       .values({ actor, action: event.type === 'resend_requested' ? 'enrollment.resend' : 'enrollment.cancel', target_type: 'enrollment', target_id: enrollmentId, details: '{}', request_id: requestId ?? null })
       .execute();
     return e.status;
+  });
+}
+
+/**
+ * The enrollment a directory user starts from Settings, with no invite. Its id is derived from the
+ * user and how many such enrollments they had, so a retried sign-in finds the same one; an open one
+ * is reused. The workflow is started with its first event (signal-with-start).
+ */
+export async function createAccountEnrollment(
+  db: Db,
+  req: { userId: string; managedAppleId: string; env: { TANDEM_INVITE_TTL: number; TANDEM_INSTALL_WINDOW: number } },
+): Promise<string> {
+  return db.transaction().execute(async (trx) => {
+    const open = await trx
+      .selectFrom('enrollments')
+      .select('id')
+      .where('user_id', '=', req.userId)
+      .where('channel', '=', 'account')
+      .where('status', 'in', ['created', 'portal_authenticated', 'profile_issued', 'authenticated'])
+      .executeTakeFirst();
+    if (open) return open.id;
+    const earlier = await trx.selectFrom('enrollments').select(({ fn }) => fn.countAll<string>().as('n')).where('user_id', '=', req.userId).where('channel', '=', 'account').executeTakeFirstOrThrow();
+    const digest = createHash('sha256').update(`account-enrollment:${req.userId}:${earlier.n}`).digest('hex');
+    const id = `${digest.slice(0, 8)}-${digest.slice(8, 12)}-5${digest.slice(13, 16)}-8${digest.slice(17, 20)}-${digest.slice(20, 32)}`;
+    const workflowId = enrollmentWorkflowId(id);
+    const row = await trx
+      .insertInto('enrollments')
+      .values({
+        id,
+        user_id: req.userId,
+        channel: 'account',
+        ownership: 'personal',
+        enrollment_type: 'user',
+        auth_mode: 'authenticated',
+        status: 'created',
+        username: req.managedAppleId,
+        workflow_id: workflowId,
+        expires_at: sql`now() + ${`${req.env.TANDEM_INVITE_TTL} milliseconds`}::interval`,
+        created_by: 'account-driven sign-in',
+      })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .returning('expires_at')
+      .executeTakeFirst();
+    if (!row) return id; // a concurrent sign-in created it
+    const input: EnrollmentWorkflowInput = {
+      enrollmentId: id,
+      enrollmentType: 'user',
+      ownership: 'personal',
+      channel: 'account',
+      inviteExpiresAt: row.expires_at.toISOString(),
+      reminderAfterMs: [],
+      installWindowMs: req.env.TANDEM_INSTALL_WINDOW,
+    };
+    await trx
+      .insertInto('outbox')
+      .values({
+        kind: 'start_enrollment',
+        workflow_id: workflowId,
+        payload: JSON.stringify({ ...input, initialEvent: { type: 'portal_authenticated' } }),
+        dedupe_key: `${workflowId}:start`,
+      })
+      .execute();
+    await trx
+      .insertInto('audit_log')
+      .values({ actor: `user:${req.userId}`, action: 'enrollment.account_driven_start', target_type: 'enrollment', target_id: id, details: '{}', request_id: null })
+      .execute();
+    return id;
   });
 }

@@ -25,6 +25,10 @@ export interface UsersTable {
   managed_apple_id: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** directory credential for account-driven sign-in without an invite (scrypt) */
+  password_hash: string | null;
+  failed_attempts: Generated<number>;
+  locked_until: NullableTimestamp;
 }
 
 export interface EnrollmentsTable {
@@ -111,9 +115,22 @@ export interface EnrollmentIdentitiesTable {
   enrollment_id: string;
   /** the profile this identity went into: User or Device Enrollment */
   enrollment_type: EnrollmentKind;
+  /** account-driven enrollments must also present their bearer token on every request */
+  flavor: ColumnType<'profile-based' | 'account-driven', 'profile-based' | 'account-driven' | undefined, never>;
   serial_number: string;
   not_after: Timestamp;
   issued_at: Timestamp;
+  revoked_at: NullableTimestamp;
+}
+
+export interface AccountTokensTable {
+  id: Generated<string>;
+  token_hash: string;
+  enrollment_id: string;
+  user_id: string;
+  created_at: Timestamp;
+  expires_at: NullableTimestamp;
+  last_used_at: NullableTimestamp;
   revoked_at: NullableTimestamp;
 }
 
@@ -232,6 +249,7 @@ export interface Database {
   profile_downloads: ProfileDownloadsTable;
   enrollment_identities: EnrollmentIdentitiesTable;
   sandbox_messages: SandboxMessagesTable;
+  account_tokens: AccountTokensTable;
 }
 
 export type Enrollment = Selectable<EnrollmentsTable>;

@@ -17,7 +17,8 @@ export const enrollmentStatuses = [
 export type EnrollmentStatus = (typeof enrollmentStatuses)[number];
 
 const allowed: Record<EnrollmentStatus, readonly EnrollmentStatus[]> = {
-  created: ['invited', 'cancelled'],
+  // An account-driven enrollment the user starts from Settings has no invite: created -> portal_authenticated.
+  created: ['invited', 'portal_authenticated', 'expired', 'cancelled'],
   invited: ['portal_authenticated', 'expired', 'cancelled'],
   portal_authenticated: ['profile_issued', 'expired', 'cancelled'],
   profile_issued: ['authenticated', 'expired', 'cancelled'],

@@ -23,6 +23,8 @@ const activities = proxyActivities<EnrollmentActivities>({
 export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promise<EnrollmentSnapshot> {
   const machine = new EnrollmentMachine();
   const { workflowId } = workflowInfo();
+  // Account-driven enrollments a user starts from Settings have no invite to send.
+  const viaInvite = input.channel !== 'account';
   const events: EnrollmentEvent[] = [];
   let enrollmentType: EnrollmentKind | null = input.enrollmentType;
   let ownership: string = input.ownership === 'user_choice' ? 'undecided' : input.ownership;
@@ -61,7 +63,7 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
     const status = machine.status;
     switch (event.type) {
       case 'portal_authenticated':
-        if (status === 'invited') await moveTo('portal_authenticated');
+        if (status === 'invited' || status === 'created') await moveTo('portal_authenticated');
         return;
       case 'profile_issued':
         enrollmentType = event.enrollmentType;
@@ -84,7 +86,7 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
         if (machine.canMoveTo('disenrolled')) await moveTo('disenrolled', 'the device removed its enrollment profile (CheckOut)');
         return;
       case 'resend_requested':
-        if (inviteOpenStatuses.includes(status)) await sendInvite(false);
+        if (viaInvite && inviteOpenStatuses.includes(status)) await sendInvite(false);
         return;
       case 'cancel_requested':
         if (machine.canMoveTo('cancelled')) await moveTo('cancelled', event.reason);
@@ -95,7 +97,7 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
   /** The next timer this state waits for, as an absolute time (ms), or undefined for none. */
   const nextDeadline = (): { at: number; what: 'reminder' | 'invite_expiry' | 'install_window' } | undefined => {
     const status = machine.status;
-    if (inviteOpenStatuses.includes(status)) {
+    if (inviteOpenStatuses.includes(status) || status === 'created') {
       const expiry = Date.parse(input.inviteExpiresAt);
       const reminderAt = status === 'invited' ? input.reminderAfterMs[remindersSent] : undefined;
       if (reminderAt !== undefined && firstInviteAt + reminderAt < expiry) return { at: firstInviteAt + reminderAt, what: 'reminder' };
@@ -105,14 +107,16 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
     return undefined;
   };
 
-  // Credentials first, then the state that opens the portal, then the message: a user who taps
-  // the link the moment it arrives finds the portal open.
-  invitesIssued = 1;
-  await activities.issueInvite(key('invite:1'));
-  await moveTo('invited');
-  firstInviteAt = Date.now();
-  invitesSent = 1;
-  await activities.deliverInvite({ ...key('deliver:1'), reminder: false });
+  if (viaInvite) {
+    // Credentials first, then the state that opens the portal, then the message: a user who taps
+    // the link the moment it arrives finds the portal open.
+    invitesIssued = 1;
+    await activities.issueInvite(key('invite:1'));
+    await moveTo('invited');
+    firstInviteAt = Date.now();
+    invitesSent = 1;
+    await activities.deliverInvite({ ...key('deliver:1'), reminder: false });
+  }
 
   while (!machine.isFinal) {
     const deadline = nextDeadline();

@@ -7,7 +7,8 @@ import type { EnrollmentStatus } from './enrollment-machine.js';
 
 export type EnrollmentKind = 'user' | 'device';
 export type Ownership = 'personal' | 'corporate' | 'user_choice';
-export type InviteChannel = 'email' | 'sms';
+/** How the user was invited; `account`: no invite, the user started from Settings (account-driven). */
+export type InviteChannel = 'email' | 'sms' | 'account';
 
 /** Everything a workflow needs to run: ids, choices and business durations, never personal data. */
 export interface EnrollmentWorkflowInput {

@@ -57,7 +57,7 @@ const EnrollmentView = z
   .object({
     id: z.uuid(),
     status: EnrollmentStatus,
-    channel: z.enum(['email', 'sms']),
+    channel: z.enum(['email', 'sms', 'account']),
     ownership: z.enum(['personal', 'corporate', 'user_choice']),
     enrollmentType: z.enum(['user', 'device']).nullable(),
     authMode: z.enum(['authenticated', 'open']),
@@ -167,6 +167,18 @@ const cancelRouteDef = createRoute({
   responses: { 202: { description: 'Cancelling', content: { 'application/json': { schema: Accepted } } }, 404: jsonError('No such enrollment'), 409: jsonError('Already enrolled or finished') },
 });
 
+const revokeRouteDef = createRoute({
+  method: 'post',
+  path: '/enrollments/{id}/revoke-tokens',
+  summary: "Revoke an account-driven enrollment's access tokens (the device must sign in again)",
+  security,
+  request: { params: idParams },
+  responses: {
+    200: { description: 'Revoked', content: { 'application/json': { schema: z.object({ id: z.uuid(), revoked: z.number().int() }) } } },
+    404: jsonError('No such enrollment'),
+  },
+});
+
 function decodeCursor(text: string | undefined) {
   if (!text) return undefined;
   try {
@@ -247,6 +259,18 @@ export function enrollmentRoutes(deps: AppDeps) {
     const status = await requestInviteChange(deps.db, id, { type: 'cancel_requested', reason: 'cancelled by an administrator' }, c.get('actor').name, c.get('requestId'));
     void deps.relay.kick();
     return c.json({ id, status, message: 'The invite no longer works; the enrollment is being cancelled.' }, 202);
+  });
+
+  app.openapi(revokeRouteDef, async (c) => {
+    const id = c.req.valid('param').id;
+    const exists = await deps.db.selectFrom('enrollments').select('id').where('id', '=', id).executeTakeFirst();
+    if (!exists) throw new ApiError(404, 'enrollment_not_found', 'No enrollment has this id.');
+    const result = await deps.db.updateTable('account_tokens').set({ revoked_at: sql`now()` }).where('enrollment_id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+    await deps.db
+      .insertInto('audit_log')
+      .values({ actor: c.get('actor').name, action: 'enrollment.revoke_tokens', target_type: 'enrollment', target_id: id, details: '{}', request_id: c.get('requestId') })
+      .execute();
+    return c.json({ id, revoked: Number(result.numUpdatedRows) }, 200);
   });
 
   app.openapi(listRouteDef, async (c) => {

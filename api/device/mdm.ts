@@ -20,10 +20,13 @@ import { pushMagicContext, pushTokenContext } from '../../activities/device-comm
 import { withoutForbiddenKeys } from '../../mdm/device-queries.js';
 import { MdmSignatureError, verifyCertificateIssuedBy, verifyMdmSignature } from '../../mdm/mdm-signature.js';
 import { PlistError, parsePlist } from '../../mdm/plist-codec.js';
+import { hashApiToken } from '../../security/api-tokens.js';
 import type { SecretBox } from '../../security/secret-box.js';
+import { bearerChallenge } from '../account/routes.js';
 import type { OutboxRelay } from '../outbox-relay.js';
 
 export interface MdmDeps {
+  publicUrl: string;
   db: Db;
   box: SecretBox;
   relay: OutboxRelay;
@@ -38,7 +41,7 @@ const HARDWARE_KEYS = ['UDID', 'SerialNumber', 'IMEI', 'MEID'] as const;
 
 class DeviceError extends Error {
   constructor(
-    readonly status: 400 | 403 | 413 | 415,
+    readonly status: 400 | 401 | 403 | 413 | 415,
     readonly code: string,
     message: string,
   ) {
@@ -49,7 +52,9 @@ class DeviceError extends Error {
 /** Apple's structured error (iOS 17+): 403 com.apple.unrecognized.device tells the device to unenroll. */
 const unrecognized = (why: string) => new DeviceError(403, 'com.apple.unrecognized.device', why);
 
-function deviceErrorResponse(c: Context, err: DeviceError) {
+function deviceErrorResponse(c: Context, err: DeviceError, publicUrl: string) {
+  // Account-driven enrollments: a 401 always carries the re-authentication challenge.
+  if (err.status === 401) return c.json({ error: { code: err.code, message: err.message } }, 401, bearerChallenge(publicUrl));
   const body = err.code.startsWith('com.apple.') ? { code: err.code, description: err.message } : { error: { code: err.code, message: err.message } };
   return c.json(body, err.status);
 }
@@ -96,12 +101,13 @@ export function mdmRoutes(deps: MdmDeps) {
       .selectFrom('enrollment_identities as i')
       .innerJoin('enrollments as e', 'e.id', 'i.enrollment_id')
       .leftJoin('devices as d', 'd.enrollment_id', 'e.id')
-      .select(['i.enrollment_id', 'i.enrollment_type as kind', 'i.revoked_at', 'e.status', 'd.id as device_id', 'd.identity_fingerprint', 'd.apple_enrollment_id'])
+      .select(['i.enrollment_id', 'i.enrollment_type as kind', 'i.flavor', 'i.revoked_at', 'e.status', 'd.id as device_id', 'd.identity_fingerprint', 'd.apple_enrollment_id'])
       .where('i.fingerprint', '=', signer.fingerprint)
       .executeTakeFirst();
     if (!identity || identity.revoked_at || ['expired', 'cancelled', 'disenrolled'].includes(identity.status)) {
       throw unrecognized('This device identity is not enrolled here.');
     }
+    if (identity.flavor === 'account-driven') await requireBearer(c, identity.enrollment_id);
     // User-enrolled devices are keyed by EnrollmentID, device-enrolled ones by UDID.
     const key = identity.kind === 'user' ? message.EnrollmentID : message.UDID;
     if (typeof key !== 'string' || !key) {
@@ -109,6 +115,21 @@ export function mdmRoutes(deps: MdmDeps) {
     }
     const device = identity.device_id ? { id: identity.device_id, identity_fingerprint: identity.identity_fingerprint, apple_enrollment_id: identity.apple_enrollment_id } : undefined;
     return { message, who: { enrollmentId: identity.enrollment_id, kind: identity.kind, fingerprint: signer.fingerprint, device } };
+  }
+
+  /** Account-driven enrollments carry their sign-in token on every request (Apple's design). */
+  async function requireBearer(c: Context, enrollmentId: string) {
+    const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
+    if (!bearer) throw new DeviceError(401, 'bearer_required', 'This enrollment needs its access token: sign in again.');
+    const token = await deps.db
+      .selectFrom('account_tokens')
+      .select('id')
+      .where('token_hash', '=', hashApiToken(bearer))
+      .where('enrollment_id', '=', enrollmentId)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', 'is', null)
+      .executeTakeFirst();
+    if (!token) throw new DeviceError(401, 'bearer_invalid', 'The access token is unknown, revoked, or belongs to another enrollment: sign in again.');
   }
 
   /** A bound device must present its bound certificate. */
@@ -297,7 +318,7 @@ export function mdmRoutes(deps: MdmDeps) {
   }
 
   function handleError(c: Context, err: unknown) {
-    if (err instanceof DeviceError) return deviceErrorResponse(c, err);
+    if (err instanceof DeviceError) return deviceErrorResponse(c, err, deps.publicUrl);
     deps.log.error({ err }, 'mdm endpoint failed');
     // 500: the device keeps its result and retries later; nothing is lost.
     return c.json({ error: { code: 'internal_error', message: 'Temporary server error; retry later.' } }, 500);

@@ -5,7 +5,8 @@
  * (Authenticate, TokenUpdate, command polling) with every request signed (`Mdm-Signature`).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { verifyCertificateIssuedBy, fromPkcs12, type CertificateAndKey } from '../../mdm/certificates.js';
+import { createCertificateAuthority, verifyCertificateIssuedBy, fromPkcs12, type CertificateAndKey } from '../../mdm/certificates.js';
+import { signCms } from '../../mdm/cms.js';
 import { signMdmMessage } from '../../mdm/mdm-signature.js';
 import { buildPlist, parsePlist } from '../../mdm/plist-codec.js';
 import { readSignedProfile } from '../../mdm/profile.js';
@@ -53,6 +54,17 @@ export interface InstalledProfile {
   checkInUrl: string;
   topic: string;
   caPem: string;
+}
+
+export class AccountEnrollmentError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly body?: unknown,
+  ) {
+    super(message);
+    this.name = 'AccountEnrollmentError';
+  }
 }
 
 export class PortalError extends Error {
@@ -164,6 +176,67 @@ export class SimulatedDevice {
     throw new Error('the portal did not lead to a profile');
   }
 
+  // ---- Settings: Sign In to Work or School Account (account-driven) -----------------------
+
+  /** The access token from the account-driven web sign-in; sent on every MDM request after. */
+  accessToken: string | undefined;
+
+  /**
+   * Account-driven enrollment as iOS does it: discovery, the challenged POST, web sign-in, the
+   * authorized POST. Returns the profile (DER).
+   */
+  async enrollAccountDriven(server: string, identifier: string, password: string): Promise<Buffer> {
+    const discovery = await fetch(new URL(`/.well-known/com.apple.remotemanagement?user-identifier=${encodeURIComponent(identifier)}&model-family=iPhone`, server), {
+      headers: { 'user-agent': 'DeviceManagementClient/1.0' },
+    });
+    const discovered = (await discovery.json()) as { Servers?: { Version: string; BaseURL: string }[]; code?: string; message?: string };
+    if (discovery.status !== 200 || !discovered.Servers?.[0]) throw new AccountEnrollmentError(`discovery refused: ${discovered.code} ${discovered.message}`, discovery.status, discovered);
+    const baseUrl = discovered.Servers[0].BaseURL;
+
+    // The device signs its request with its built-in identity (CMS), which Tandem cannot verify and need not trust.
+    this.#builtInIdentity ??= createCertificateAuthority({ commonName: 'Apple iPhone Device (simulated)', organization: 'Simulated' });
+    const request = signCms(Buffer.from(buildPlist({ LANGUAGE: 'en-US', PRODUCT: this.productName, VERSION: '22C161' })), this.#builtInIdentity, { detached: false });
+    const post = (token?: string) =>
+      fetch(baseUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/pkcs7-signature', 'user-agent': 'DeviceManagementClient/1.0', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: request,
+      });
+    const challenged = await post();
+    const challenge = challenged.headers.get('www-authenticate') ?? '';
+    const signInUrl = /method="apple-as-web",\s*url="([^"]+)"/.exec(challenge)?.[1];
+    if (challenged.status !== 401 || !signInUrl) throw new AccountEnrollmentError(`expected a 401 apple-as-web challenge, got ${challenged.status} ${challenge}`, challenged.status);
+
+    // ASWebAuthenticationSession: the sign-in page, with user-identifier appended.
+    const page = new URL(signInUrl);
+    page.searchParams.set('user-identifier', identifier);
+    const form = await (await fetch(page, { headers: { 'user-agent': this.userAgent } })).text();
+    const action = /<form method="post" action="([^"]+)"/.exec(form)?.[1];
+    if (!action) throw new AccountEnrollmentError('the sign-in page has no form', 200);
+    const signedIn = await fetch(new URL(decode(action), page), {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': this.userAgent, origin: page.origin },
+      body: new URLSearchParams({ username: identifier, password }).toString(),
+    });
+    const location = signedIn.headers.get('location') ?? '';
+    if (signedIn.status !== 308 || !location.startsWith('apple-remotemanagement-user-login://authentication-results')) {
+      throw new AccountEnrollmentError(`sign-in failed: ${signedIn.status} ${textOf(await signedIn.text())}`, signedIn.status);
+    }
+    const token = new URL(location).searchParams.get('access-token');
+    if (!token) throw new AccountEnrollmentError('the sign-in result has no access-token', 308);
+    this.accessToken = token;
+
+    const authorized = await post(token);
+    if (authorized.status !== 200 || !(authorized.headers.get('content-type') ?? '').startsWith('application/x-apple-aspen-config')) {
+      throw new AccountEnrollmentError(`the authorized enrollment POST answered ${authorized.status}`, authorized.status);
+    }
+    this.lastProfile = Buffer.from(await authorized.arrayBuffer());
+    return this.lastProfile;
+  }
+
+  #builtInIdentity: CertificateAndKey | undefined;
+
   // ---- Settings: install the profile ------------------------------------------------------
 
   /** Verifies the profile's signature and trust chain, and takes the identity out of it. */
@@ -179,6 +252,10 @@ export class SimulatedDevice {
     if (mdm.IdentityCertificateUUID !== identityPayload.PayloadUUID) throw new Error('the MDM payload does not point at the identity payload');
     const identity = fromPkcs12(Buffer.from(identityPayload.PayloadContent as Uint8Array), String(identityPayload.Password));
     const kind = mdm.ManagedAppleID || mdm.EnrollmentMode === 'BYOD' ? 'user' : 'device';
+    if (mdm.EnrollmentMode && (mdm.AccessRights !== undefined || !mdm.AssignedManagedAppleID)) {
+      // What iOS checks before it accepts an account-driven profile.
+      throw new Error('an account-driven profile must carry AssignedManagedAppleID and never AccessRights');
+    }
     this.installed = { profile, identity, kind, serverUrl: String(mdm.ServerURL), checkInUrl: String(mdm.CheckInURL ?? mdm.ServerURL), topic: String(mdm.Topic), caPem };
     return this.installed;
   }
@@ -195,15 +272,19 @@ export class SimulatedDevice {
   }
 
   /** A signed PUT; returns the HTTP status and body. */
-  async send(url: string, contentType: string, message: Record<string, unknown>, opts: { signWith?: CertificateAndKey; tamper?: boolean } = {}) {
+  async send(url: string, contentType: string, message: Record<string, unknown>, opts: { signWith?: CertificateAndKey; tamper?: boolean; bearer?: string | null } = {}) {
     const body = Buffer.from(buildPlist(message), 'utf8');
     const signature = signMdmMessage(body, opts.signWith ?? this.#installedOrThrow().identity);
     const sent = opts.tamper ? Buffer.from(body.toString('utf8').replace('</dict>', '<key>X</key><string>y</string></dict>')) : body;
-    const res = await fetch(url, { method: 'PUT', headers: { 'content-type': contentType, 'mdm-signature': signature, 'user-agent': 'MDM/1.0' }, body: sent });
+    // Account-driven enrollments send their access token on every request.
+    const bearer = opts.bearer === undefined ? this.accessToken : opts.bearer;
+    const headers: Record<string, string> = { 'content-type': contentType, 'mdm-signature': signature, 'user-agent': 'MDM/1.0' };
+    if (bearer) headers.authorization = `Bearer ${bearer}`;
+    const res = await fetch(url, { method: 'PUT', headers, body: sent });
     return { status: res.status, body: Buffer.from(await res.arrayBuffer()), contentType: res.headers.get('content-type') ?? '' };
   }
 
-  async checkIn(message: Record<string, unknown>, opts: { signWith?: CertificateAndKey; tamper?: boolean } = {}) {
+  async checkIn(message: Record<string, unknown>, opts: { signWith?: CertificateAndKey; tamper?: boolean; bearer?: string | null } = {}) {
     const p = this.#installedOrThrow();
     return this.send(p.checkInUrl, 'application/x-apple-aspen-mdm-checkin', { Topic: p.topic, ...this.#identifier(), ...message }, opts);
   }

@@ -1,0 +1,86 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { getManagedDomains, putManagedDomains, upsertDirectoryUsers } from '../../db/directory.js';
+import type { AppDeps } from '../app.js';
+import type { AppEnv } from '../types.js';
+import { jsonError } from './openapi-common.js';
+
+const fqdn = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?$/, 'a domain name such as acme.example');
+
+const Domains = z
+  .object({
+    domains: z.array(fqdn).max(100),
+    deviceEnrollment: z.boolean().default(false).openapi({ description: 'offer account-driven Device Enrollment (mdm-adde) to users invited for it' }),
+  })
+  .openapi('ManagedDomains');
+
+const ImportUsers = z
+  .object({
+    users: z
+      .array(
+        z.object({
+          name: z.string().trim().min(1).max(200),
+          email: z.email().max(254).optional(),
+          phone: z.string().regex(/^\+[1-9]\d{6,14}$/).optional(),
+          managedAppleId: z.email().max(254),
+          password: z.string().min(12).max(200).optional().openapi({ description: 'directory password for signing in from Settings without an invite' }),
+        }),
+      )
+      .min(1)
+      .max(1000),
+  })
+  .openapi('ImportUsers');
+
+const security = [{ bearerAuth: [] }];
+
+const putDomains = createRoute({
+  method: 'put',
+  path: '/settings/domains',
+  summary: "The organisation's managed domains (account-driven enrollment discovery)",
+  security,
+  request: { body: { required: true, content: { 'application/json': { schema: Domains } } } },
+  responses: { 200: { description: 'Stored', content: { 'application/json': { schema: Domains } } }, 400: jsonError('Invalid request') },
+});
+
+const getDomains = createRoute({
+  method: 'get',
+  path: '/settings/domains',
+  summary: 'The managed domains',
+  security,
+  responses: { 200: { description: 'The domains', content: { 'application/json': { schema: Domains } } } },
+});
+
+const importUsers = createRoute({
+  method: 'post',
+  path: '/users',
+  summary: 'Import users with their Managed Apple IDs (idempotent by email or Managed Apple ID)',
+  security,
+  request: { body: { required: true, content: { 'application/json': { schema: ImportUsers } } } },
+  responses: {
+    200: {
+      description: 'Imported',
+      content: { 'application/json': { schema: z.object({ created: z.number().int(), updated: z.number().int(), ids: z.array(z.uuid()) }) } },
+    },
+    400: jsonError('Invalid request'),
+    409: jsonError('An email and a Managed Apple ID belong to two different users'),
+  },
+});
+
+export function directoryRoutes(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
+  app.openapi(putDomains, async (c) => c.json(await putManagedDomains(deps.db, c.req.valid('json')), 200));
+  app.openapi(getDomains, async (c) => c.json(await getManagedDomains(deps.db), 200));
+  app.openapi(importUsers, async (c) => {
+    const results = await upsertDirectoryUsers(deps.db, c.req.valid('json').users);
+    await deps.db
+      .insertInto('audit_log')
+      .values({ actor: c.get('actor').name, action: 'users.import', target_type: 'users', target_id: null, details: JSON.stringify({ count: results.length }), request_id: c.get('requestId') })
+      .execute();
+    const created = results.filter((r) => r.created).length;
+    return c.json({ created, updated: results.length - created, ids: results.map((r) => r.id) }, 200);
+  });
+  return app;
+}

@@ -1,0 +1,173 @@
+/**
+ * Account-driven User Enrollment, end to end with the simulator: discovery -> POST -> 401
+ * apple-as-web -> web sign-in -> 308 with the token -> POST with the bearer -> profile
+ * (EnrollmentMode BYOD, AssignedManagedAppleID, never AccessRights) -> check-ins with bearer and
+ * Mdm-Signature -> enrolled. With and without an invite, and what must be refused.
+ */
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashApiToken } from '../../security/api-tokens.js';
+import { AccountEnrollmentError, parseInvite, SimulatedDevice } from '../../scripts/simulator/device.js';
+import { EnrollmentStatusKey } from '../../workflows/search-attributes.js';
+import { eventually, startTestStack, type TestStack } from '../support/stack.js';
+
+let stack: TestStack;
+const json = async (res: Response): Promise<any> => res.json();
+const tag = () => Math.random().toString(36).slice(2, 8);
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  const domains = await stack.admin('/api/v1/settings/domains', { method: 'PUT', body: JSON.stringify({ domains: ['acme.example', 'Corp.Acme.Example'] }) });
+  expect(await json(domains)).toEqual({ domains: ['acme.example', 'corp.acme.example'], deviceEnrollment: false });
+});
+afterAll(() => stack?.stop());
+
+async function importUser(password?: string) {
+  const managedAppleId = `dev.${tag()}@acme.example`;
+  const res = await stack.admin('/api/v1/users', {
+    method: 'POST',
+    body: JSON.stringify({ users: [{ name: 'Directory User', email: `${tag()}@personal.example`, managedAppleId, ...(password ? { password } : {}) }] }),
+  });
+  expect(res.status).toBe(200);
+  return { managedAppleId, id: (await json(res)).ids[0] as string };
+}
+
+async function enrollmentsOf(managedAppleId: string) {
+  const page = await json(await stack.admin('/api/v1/enrollments?limit=200'));
+  return page.items.filter((e: any) => e.user.managedAppleId === managedAppleId);
+}
+
+async function finish(device: SimulatedDevice, enrollmentId: string) {
+  const installed = device.installProfile(device.lastProfile!);
+  const mdm = (installed.profile.PayloadContent as any[]).find((p) => p.PayloadType === 'com.apple.mdm');
+  expect(mdm.EnrollmentMode).toBe('BYOD');
+  expect(mdm).not.toHaveProperty('AccessRights');
+  expect(mdm).not.toHaveProperty('ManagedAppleID');
+  await device.authenticate();
+  await device.tokenUpdate();
+  const detail = await eventually(async () => {
+    const d = await json(await stack.admin(`/api/v1/enrollments/${enrollmentId}`));
+    return d.status === 'enrolled' ? d : undefined;
+  });
+  await stack.apns.waitFor((p) => p.token === device.pushToken.toString('hex'), 15_000);
+  expect((await device.processCommands()).map((c) => c.Command.RequestType)).toEqual(['SecurityInfo', 'DeviceInformation']);
+  const described = await stack.client.workflow.getHandle(detail.workflowId).describe();
+  expect(described.typedSearchAttributes.get(EnrollmentStatusKey)).toBe('enrolled');
+  return { detail, mdm };
+}
+
+describe('account-driven enrollment', () => {
+  it('enrolls a directory user with no invite (signal-with-start)', async () => {
+    const user = await importUser('correct horse battery');
+    const device = new SimulatedDevice({ osVersion: '18.2' });
+    await device.enrollAccountDriven(stack.baseUrl, user.managedAppleId, 'correct horse battery');
+    const [enrollment] = await enrollmentsOf(user.managedAppleId);
+    expect(enrollment).toMatchObject({ channel: 'account', enrollmentType: 'user', ownership: 'personal' });
+    const { detail, mdm } = await finish(device, enrollment.id);
+    expect(mdm.AssignedManagedAppleID).toBe(user.managedAppleId);
+    expect(detail.timeline.map((t: any) => t.to)).toEqual(['portal_authenticated', 'profile_issued', 'authenticated', 'enrolled']);
+    // No invite was ever sent for it.
+    expect(stack.smtp.messages.some((m) => m.text.includes(enrollment.id))).toBe(false);
+    if (process.env.UPDATE_HISTORY_FIXTURES) {
+      const history = JSON.parse(historyToJSON(await stack.client.workflow.getHandle(detail.workflowId).fetchHistory()));
+      await writeFile(new URL('../fixtures/histories/enrollment-account-driven.json', import.meta.url), `${JSON.stringify(history, null, 2)}\n`);
+    }
+  });
+
+  it('continues an invited enrollment with the invite password', async () => {
+    const email = `invited.${tag()}@example.com`;
+    const managedAppleId = `invited.${tag()}@acme.example`;
+    const res = await stack.admin('/api/v1/enrollments', {
+      method: 'POST',
+      body: JSON.stringify({ user: { name: 'Invited User', email }, channel: 'email', ownership: 'personal', authMode: 'authenticated', managedAppleId }),
+    });
+    const created = await json(res);
+    const mail = await stack.smtp.waitFor((m) => m.to.includes(email), 15_000);
+    expect(mail.text).toContain('Sign In to Work or School Account'); // the invite explains both paths
+    const invite = parseInvite(mail.text);
+    const device = new SimulatedDevice({ osVersion: '18.1' });
+    await device.enrollAccountDriven(stack.baseUrl, managedAppleId, invite.password!);
+    const { detail } = await finish(device, created.id);
+    expect(detail.timeline.map((t: any) => t.to)).toEqual(['invited', 'portal_authenticated', 'profile_issued', 'authenticated', 'enrolled']);
+  });
+
+  it('refuses unknown users and domains at discovery with the well-known failure body', async () => {
+    for (const identifier of [`nobody.${tag()}@acme.example`, 'someone@elsewhere.example', 'not-an-account']) {
+      const res = await fetch(`${stack.baseUrl}/.well-known/com.apple.remotemanagement?user-identifier=${encodeURIComponent(identifier)}&model-family=iPhone`);
+      expect(res.status).toBe(403);
+      expect(res.headers.get('content-type')).toContain('application/json');
+      const body = await json(res);
+      expect(body).toMatchObject({ code: 'com.apple.well-known.failed' });
+      expect(body.message).toEqual(expect.any(String));
+    }
+    const user = await importUser();
+    const ok = await json(await fetch(`${stack.baseUrl}/.well-known/com.apple.remotemanagement?user-identifier=${user.managedAppleId}&model-family=iPhone`));
+    expect(ok).toEqual({ Servers: [{ Version: 'mdm-byod', BaseURL: `${stack.baseUrl}/account-enrollment` }] });
+  });
+
+  it('answers the enrollment POST with the challenge unless the bearer is valid', async () => {
+    const plain = await fetch(`${stack.baseUrl}/account-enrollment`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/xml' },
+      body: '<?xml version="1.0"?><plist version="1.0"><dict><key>LANGUAGE</key><string>en-US</string></dict></plist>',
+    });
+    expect(plain.status).toBe(401);
+    expect(plain.headers.get('www-authenticate')).toBe(`Bearer method="apple-as-web", url="${stack.baseUrl}/account-enrollment/sign-in"`);
+    const forged = await fetch(`${stack.baseUrl}/account-enrollment`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer forged', 'content-type': 'application/xml' },
+      body: '<?xml version="1.0"?><plist version="1.0"><dict/></plist>',
+    });
+    expect(forged.status).toBe(401);
+    const garbage = await fetch(`${stack.baseUrl}/account-enrollment`, { method: 'POST', body: 'not a plist' });
+    expect(garbage.status).toBe(400);
+  });
+
+  it('requires the bearer on every check-in, refuses a revoked one and another enrollment\'s', async () => {
+    const a = await importUser('first user password');
+    const b = await importUser('second user password');
+    const deviceA = new SimulatedDevice();
+    const deviceB = new SimulatedDevice();
+    await deviceA.enrollAccountDriven(stack.baseUrl, a.managedAppleId, 'first user password');
+    await deviceB.enrollAccountDriven(stack.baseUrl, b.managedAppleId, 'second user password');
+    const [enrollmentA] = await enrollmentsOf(a.managedAppleId);
+    await finish(deviceA, enrollmentA.id);
+    deviceB.installProfile(deviceB.lastProfile!);
+
+    const missing = await deviceA.checkIn({ MessageType: 'TokenUpdate', Token: deviceA.pushToken, PushMagic: deviceA.pushMagic }, { bearer: null });
+    expect(missing.status).toBe(401);
+    // B's own identity with A's token: refused.
+    const crossed = await deviceB.checkIn({ MessageType: 'Authenticate', OSVersion: '18.2', ProductName: 'iPhone15,2' }, { bearer: deviceA.accessToken! });
+    expect(crossed.status).toBe(401);
+    expect(JSON.parse(crossed.body.toString()).error.code).toBe('bearer_invalid');
+    // A retried Authenticate with the right token still works (the token is not single-use).
+    expect((await deviceA.checkIn({ MessageType: 'Authenticate', OSVersion: '18.2', ProductName: 'iPhone15,2' })).status).toBe(200);
+
+    const revoke = await stack.admin(`/api/v1/enrollments/${enrollmentA.id}/revoke-tokens`, { method: 'POST' });
+    expect(await json(revoke)).toEqual({ id: enrollmentA.id, revoked: 1 });
+    const revoked = await deviceA.report({ Status: 'Idle' }).catch((err: Error) => err);
+    expect(String(revoked)).toContain('401');
+  });
+
+  it('rejects wrong passwords with a lockout, and an expired sign-in token', async () => {
+    const user = await importUser('the right password');
+    const device = new SimulatedDevice();
+    const err = await device.enrollAccountDriven(stack.baseUrl, user.managedAppleId, 'the wrong password').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AccountEnrollmentError);
+    expect((err as AccountEnrollmentError).message).toContain('sign-in failed: 400');
+
+    // A sign-in token that was not used before its lifetime ended no longer buys a profile.
+    await new SimulatedDevice().enrollAccountDriven(stack.baseUrl, user.managedAppleId, 'the right password');
+    const [enrollment] = await enrollmentsOf(user.managedAppleId);
+    const stale = randomBytes(16).toString('hex');
+    await stack.database.db
+      .insertInto('account_tokens')
+      .values({ token_hash: hashApiToken(stale), enrollment_id: enrollment.id, user_id: user.id, expires_at: new Date(Date.now() - 1000) })
+      .execute();
+    const expired = await fetch(`${stack.baseUrl}/account-enrollment`, { method: 'POST', headers: { authorization: `Bearer ${stale}`, 'content-type': 'application/xml' }, body: '<?xml version="1.0"?><plist version="1.0"><dict/></plist>' });
+    expect(expired.status).toBe(401);
+    expect(expired.headers.get('www-authenticate')).toContain('apple-as-web');
+  });
+});
