@@ -14,8 +14,8 @@ import type { Env } from '../../config/env.js';
 import type { Db } from '../../db/connection.js';
 import { findUserByIdentifier, getManagedDomains } from '../../db/directory.js';
 import { createAccountEnrollment } from '../../db/enrollments.js';
+import { clearFailedAttempts, countFailedAttempt } from '../../db/lockout.js';
 import { recordEnrollmentEvent } from '../../db/outbox.js';
-import type { User } from '../../db/schema.js';
 import { verifySignedData } from '../../mdm/cms.js';
 import { parsePlist } from '../../mdm/plist-codec.js';
 import { hashApiToken } from '../../security/api-tokens.js';
@@ -154,11 +154,12 @@ export function accountEnrollmentRoutes(deps: AccountEnrollmentDeps) {
       ((invite && (invite.auth_mode === 'open' || (await verifyOneTimePassword(password, invite.otp_hash)))) ||
         (!!user.password_hash && (await verifyOneTimePassword(password, user.password_hash))));
     if (!user || !ok) {
-      if (user && (await countFailure(user)) === 'locked') return signInPage(c, identifier, 'Too many failed attempts. Try again later.', 423);
+      const policy = { maxAttempts: deps.env.PORTAL_MAX_ATTEMPTS, lockoutMs: deps.env.PORTAL_LOCKOUT };
+      if (user && (await countFailedAttempt(deps.db, 'users', user.id, policy))) return signInPage(c, identifier, 'Too many failed attempts. Try again later.', 423);
       return signInPage(c, identifier, 'The account or password is incorrect.', 400);
     }
     if (!user.managed_apple_id) return c.html(messagePage({ organization: org, title: 'Account not ready', message: 'Your account has no Managed Apple ID yet. Contact your IT team.' }), 403);
-    await deps.db.updateTable('users').set({ failed_attempts: 0, locked_until: null }).where('id', '=', user.id).execute();
+    await clearFailedAttempts(deps.db, 'users', user.id);
 
     // With an invite, its enrollment continues; without one, the user's own enrollment starts
     // (signal-with-start, so the workflow begins already signed in).
@@ -174,20 +175,6 @@ export function accountEnrollmentRoutes(deps: AccountEnrollmentDeps) {
     void deps.relay.kick();
     return c.body(null, 308, { Location: `${CALLBACK}?access-token=${encodeURIComponent(token)}` });
   });
-
-  async function countFailure(user: User): Promise<'locked' | 'counted'> {
-    const max = deps.env.PORTAL_MAX_ATTEMPTS;
-    const row = await deps.db
-      .updateTable('users')
-      .set({
-        failed_attempts: sql<number>`case when failed_attempts + 1 >= ${max} then 0 else failed_attempts + 1 end`,
-        locked_until: sql<Date | null>`case when failed_attempts + 1 >= ${max} then now() + ${`${deps.env.PORTAL_LOCKOUT} milliseconds`}::interval else locked_until end`,
-      })
-      .where('id', '=', user.id)
-      .returning('locked_until')
-      .executeTakeFirstOrThrow();
-    return row.locked_until && row.locked_until.getTime() > Date.now() ? 'locked' : 'counted';
-  }
 
   return app;
 }

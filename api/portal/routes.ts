@@ -9,6 +9,7 @@ import { csrf } from 'hono/csrf';
 import { sql, type Selectable } from 'kysely';
 import { z } from 'zod';
 import type { Db } from '../../db/connection.js';
+import { clearFailedAttempts, countFailedAttempt } from '../../db/lockout.js';
 import { recordEnrollmentEvent } from '../../db/outbox.js';
 import type { Enrollment, InvitesTable } from '../../db/schema.js';
 import { verifyOneTimePassword } from '../../security/one-time-password.js';
@@ -154,22 +155,12 @@ export function portalRoutes(deps: PortalDeps) {
       const usernameOk = sameText(username, e.username);
       const passwordOk = await verifyOneTimePassword(password, invite.otp_hash);
       if (!usernameOk || !passwordOk) {
-        // Count the failure; the attempt that reaches the limit locks the invite and resets the count.
-        const updated = await deps.db
-          .updateTable('invites')
-          .set({
-            failed_attempts: sql<number>`case when failed_attempts + 1 >= ${deps.maxAttempts} then 0 else failed_attempts + 1 end`,
-            locked_until: sql<Date | null>`case when failed_attempts + 1 >= ${deps.maxAttempts} then now() + ${`${deps.lockoutMs} milliseconds`}::interval else locked_until end`,
-          })
-          .where('id', '=', invite.id)
-          .returning(['locked_until'])
-          .executeTakeFirstOrThrow();
-        if (updated.locked_until && updated.locked_until.getTime() > Date.now()) {
+        if (await countFailedAttempt(deps.db, 'invites', invite.id, { maxAttempts: deps.maxAttempts, lockoutMs: deps.lockoutMs })) {
           return signInView(c, e, `Too many failed attempts. Try again in ${Math.ceil(deps.lockoutMs / 60_000)} minutes.`, 423);
         }
         return signInView(c, e, 'The username or password is incorrect.', 400);
       }
-      await deps.db.updateTable('invites').set({ failed_attempts: 0, locked_until: null }).where('id', '=', invite.id).execute();
+      await clearFailedAttempts(deps.db, 'invites', invite.id);
     }
     if (e.ownership === 'user_choice') {
       if (form.ownership !== 'corporate' && form.ownership !== 'personal') return signInView(c, e, 'Choose who owns this device.', 400);

@@ -5,8 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { listenOnLoopback } from './listen.js';
 import { readBody } from './read-body.js';
 import { createRecorder } from './recorder.js';
 
@@ -129,14 +129,7 @@ export async function startApnsSink(opts: ApnsSinkOptions): Promise<ApnsSink> {
     return answer(next);
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server, opts.port);
 
   async function closeSessions(how: 'close' | 'destroy') {
     const closing = [...sessions.keys()].map(

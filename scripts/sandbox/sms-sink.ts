@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './listen.js';
 import { readBody } from './read-body.js';
 import { createRecorder } from './recorder.js';
 
@@ -125,14 +125,7 @@ export async function startSmsSink(opts: SmsSinkOptions = {}): Promise<SmsSink> 
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
   server.maxConnections = 100;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server, opts.port);
 
   return {
     baseUrl: `http://127.0.0.1:${port}`,

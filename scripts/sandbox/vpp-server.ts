@@ -27,8 +27,8 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { encodeContentToken, formatAppleDate, parseContentToken } from '../../activities/vpp/token.js';
+import { listenOnLoopback } from './listen.js';
 import { readBody } from './read-body.js';
 import { createRecorder } from './recorder.js';
 
@@ -680,14 +680,7 @@ export async function startVppServer(opts: VppServerOptions = {}): Promise<VppSe
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
   server.maxConnections = 100;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server, opts.port);
   baseUrl = `http://127.0.0.1:${port}/mdm/v2`;
 
   return {
