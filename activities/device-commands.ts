@@ -18,7 +18,7 @@ export interface DeviceCommandDeps {
 export const pushTokenContext = (deviceId: string) => `device-push-token:${deviceId}`;
 export const pushMagicContext = (deviceId: string) => `device-push-magic:${deviceId}`;
 
-export function deviceCommandActivities(deps: DeviceCommandDeps): Pick<EnrollmentActivities, 'queueInitialCommands' | 'pushDevice'> & { close(): Promise<void> } {
+export function deviceCommandActivities(deps: DeviceCommandDeps): Pick<EnrollmentActivities, 'queueInitialCommands' | 'pushDevice' | 'releaseCommand'> & { close(): Promise<void> } {
   const settings = new SettingsStore(deps.db, deps.box);
   // One HTTP/2 session per push certificate, reused across activities.
   let client: { fingerprint: string; apns: ApnsClient } | undefined;
@@ -58,6 +58,19 @@ export function deviceCommandActivities(deps: DeviceCommandDeps): Pick<Enrollmen
         }),
       ];
       return { commandUuids };
+    },
+
+    async releaseCommand({ enrollmentId, commandUuid }) {
+      const device = await deviceOf(enrollmentId);
+      if (!device) throw ApplicationFailure.nonRetryable(`enrollment ${enrollmentId} has no device`, 'NoDevice');
+      // Idempotent: only a staged command moves; a retry finds it queued already.
+      await deps.db
+        .updateTable('command_queue')
+        .set({ status: 'queued' })
+        .where('command_uuid', '=', commandUuid)
+        .where('device_id', '=', device.id)
+        .where('status', '=', 'staged')
+        .execute();
     },
 
     async pushDevice({ enrollmentId }) {

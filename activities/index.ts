@@ -1,5 +1,6 @@
 import type { EnrollmentActivities } from '../workflows/activity-types.js';
 import { deviceCommandActivities, type DeviceCommandDeps } from './device-commands.js';
+import { disenrollmentActivities } from './disenrollment.js';
 import { enrollmentRecordActivities } from './enrollment-records.js';
 import { inviteDeliveryActivities, type InviteDeliveryDeps } from './invite-delivery.js';
 
@@ -12,8 +13,10 @@ export function createActivities(deps: ActivityDeps): { activities: EnrollmentAc
     activities: {
       ...enrollmentRecordActivities(deps),
       ...inviteDeliveryActivities(deps),
+      ...disenrollmentActivities(deps),
       queueInitialCommands: devices.queueInitialCommands,
       pushDevice: devices.pushDevice,
+      releaseCommand: devices.releaseCommand,
     },
     close: () => devices.close(),
   };

@@ -15,6 +15,7 @@ import { InviteChangeError } from '../db/enrollments.js';
 import { ConflictError } from '../db/errors.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { accountEnrollmentRoutes } from './account/routes.js';
+import { actionRoutes } from './admin/actions.js';
 import { directoryRoutes } from './admin/directory.js';
 import { settingsRoutes } from './admin/settings.js';
 import { mdmRoutes } from './device/mdm.js';
@@ -81,6 +82,7 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
   admin.route('/', enrollmentRoutes(full));
   admin.route('/', settingsRoutes(full));
   admin.route('/', directoryRoutes(full));
+  admin.route('/', actionRoutes(full));
   admin.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
   admin.doc31('/openapi.json', {
     openapi: '3.1.0',

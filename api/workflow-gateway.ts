@@ -2,15 +2,24 @@
  * What the API needs from Temporal, as a small port. The real one wraps a Temporal Client; the
  * outbox relay is its only caller for anything that changes workflow state.
  */
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { enrollmentWorkflow } from '../workflows/enrollment.js';
-import { enrollmentEventSignal, enrollmentWorkflowId, type EnrollmentEvent, type EnrollmentWorkflowInput } from '../workflows/messages.js';
+import {
+  adminActionUpdate,
+  enrollmentEventSignal,
+  enrollmentWorkflowId,
+  type AdminActionRequest,
+  type EnrollmentEvent,
+  type EnrollmentWorkflowInput,
+} from '../workflows/messages.js';
 import { EnrollmentStatusKey, EnrollmentTypeKey } from '../workflows/search-attributes.js';
 
 export interface WorkflowGateway {
   /** Starts the workflow (idempotently); with `initialEvent`, as signal-with-start. */
   startEnrollment(input: EnrollmentWorkflowInput, initialEvent?: EnrollmentEvent): Promise<void>;
   signalEnrollment(workflowId: string, event: EnrollmentEvent): Promise<void>;
+  /** The admin-action Update: accepted, or refused by the workflow's validator (with its code). */
+  adminAction(enrollmentId: string, req: AdminActionRequest): Promise<{ accepted: true } | { accepted: false; code: string; message: string; details?: unknown }>;
   /** Throws when Temporal cannot be reached. */
   ping(): Promise<void>;
 }
@@ -58,6 +67,20 @@ export function temporalGateway(client: Client, taskQueue: string): WorkflowGate
     },
     async signalEnrollment(workflowId, event) {
       await withinDeadline(() => client.workflow.getHandle(workflowId).signal(enrollmentEventSignal, event));
+    },
+    async adminAction(enrollmentId, req) {
+      try {
+        await withinDeadline(() =>
+          client.workflow.getHandle(enrollmentWorkflowId(enrollmentId)).executeUpdate(adminActionUpdate, { args: [req], updateId: req.commandUuid }),
+        );
+        return { accepted: true };
+      } catch (err) {
+        if (err instanceof WorkflowUpdateFailedError) {
+          const cause = err.cause as { type?: string; message?: string; details?: unknown[] } | undefined;
+          return { accepted: false, code: cause?.type ?? 'refused', message: cause?.message ?? err.message, details: cause?.details?.[0] };
+        }
+        throw err;
+      }
     },
     async ping() {
       await withinDeadline(() => client.workflowService.getSystemInfo({}), 2_000);

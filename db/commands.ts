@@ -16,6 +16,11 @@ export interface NewCommand {
   /** the `Command` dictionary's keys other than RequestType */
   params?: Record<string, unknown>;
   idempotencyKey: string;
+  /** admin actions are staged until the workflow accepts them */
+  staged?: boolean;
+  requestedBy?: string;
+  /** the action as requested, without secrets, for the command history */
+  action?: Record<string, unknown>;
 }
 
 /** Queues a command once per idempotency key; returns its CommandUUID. */
@@ -34,6 +39,9 @@ export async function enqueueCommand(db: Db, box: SecretBox, cmd: NewCommand): P
       idempotency_key: cmd.idempotencyKey,
       result: null,
       result_status: null,
+      ...(cmd.staged ? { status: 'staged' as const } : {}),
+      requested_by: cmd.requestedBy ?? null,
+      action: cmd.action ? JSON.stringify(cmd.action) : null,
     })
     .onConflict((oc) => oc.column('idempotency_key').doNothing())
     .returning('command_uuid')

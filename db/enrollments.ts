@@ -10,6 +10,17 @@ import { ConflictError } from './errors.js';
 import { recordEnrollmentEvent } from './outbox.js';
 import type { AuthMode, EnrollmentKind, EnrollmentStatus, InviteChannel, Ownership } from './schema.js';
 
+/** The business durations after enrollment (workflow input). */
+export interface LifecycleDurations {
+  removalWindowMs: number;
+  unreachableGraceMs: number;
+  inactiveAfterMs: number;
+}
+
+export function lifecycleFromEnv(env: { TANDEM_REMOVAL_WINDOW: number; TANDEM_UNREACHABLE_GRACE: number; TANDEM_INACTIVE_AFTER: number }): LifecycleDurations {
+  return { removalWindowMs: env.TANDEM_REMOVAL_WINDOW, unreachableGraceMs: env.TANDEM_UNREACHABLE_GRACE, inactiveAfterMs: env.TANDEM_INACTIVE_AFTER };
+}
+
 export interface NewEnrollmentRequest {
   user: { name: string; email?: string | undefined; phone?: string | undefined };
   channel: InviteChannel;
@@ -20,6 +31,7 @@ export interface NewEnrollmentRequest {
   inviteTtlMs: number;
   reminderAfterMs: number[];
   installWindowMs: number;
+  lifecycle: LifecycleDurations;
   actor: string;
   requestId?: string | undefined;
 }
@@ -103,6 +115,7 @@ export async function createEnrollment(db: Db, req: NewEnrollmentRequest): Promi
       inviteExpiresAt: row.expires_at.toISOString(),
       reminderAfterMs: req.reminderAfterMs,
       installWindowMs: req.installWindowMs,
+      ...req.lifecycle,
     };
     await trx
       .insertInto('outbox')
@@ -316,7 +329,7 @@ export async function requestInviteChange(
  */
 export async function createAccountEnrollment(
   db: Db,
-  req: { userId: string; managedAppleId: string; env: { TANDEM_INVITE_TTL: number; TANDEM_INSTALL_WINDOW: number } },
+  req: { userId: string; managedAppleId: string; env: { TANDEM_INVITE_TTL: number; TANDEM_INSTALL_WINDOW: number }; lifecycle: LifecycleDurations },
 ): Promise<string> {
   return db.transaction().execute(async (trx) => {
     const open = await trx
@@ -358,6 +371,7 @@ export async function createAccountEnrollment(
       inviteExpiresAt: row.expires_at.toISOString(),
       reminderAfterMs: [],
       installWindowMs: req.env.TANDEM_INSTALL_WINDOW,
+      ...req.lifecycle,
     };
     await trx
       .insertInto('outbox')

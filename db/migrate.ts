@@ -2,12 +2,14 @@ import { Migrator, type Kysely, type Migration, type MigrationResultSet } from '
 import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_lifecycle.js';
 import * as m0003 from './migrations/0003_account_driven.js';
+import * as m0004 from './migrations/0004_admin_commands.js';
 
 /** Ordered, in-code migrations: bundler- and test-friendly, no file-system scanning. */
 export const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
   '0002_lifecycle': m0002,
   '0003_account_driven': m0003,
+  '0004_admin_commands': m0004,
 };
 
 function migrator(db: Kysely<any>): Migrator {

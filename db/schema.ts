@@ -98,6 +98,9 @@ export interface DevicesTable {
   checked_out_at: NullableTimestamp;
   push_unregistered_at: NullableTimestamp;
   facts: ColumnType<Record<string, unknown>, string | undefined, string>;
+  /** set while the device is unreachable (APNs 410 or no contact); cleared when it checks in */
+  inactive_since: NullableTimestamp;
+  inactive_reason: string | null;
 }
 
 export interface ProfileDownloadsTable {
@@ -154,7 +157,7 @@ export interface DeviceHardwareIdsTable {
   meid: string | null;
 }
 
-export type CommandStatus = 'queued' | 'sent' | 'acknowledged' | 'error' | 'not_now' | 'cancelled';
+export type CommandStatus = 'staged' | 'queued' | 'sent' | 'acknowledged' | 'error' | 'not_now' | 'cancelled' | 'refused';
 
 export interface CommandQueueTable {
   id: Generated<string>;
@@ -170,6 +173,10 @@ export interface CommandQueueTable {
   answered_at: NullableTimestamp;
   result_status: string | null;
   result: JSONColumnType<Record<string, unknown>> | null;
+  /** the admin (token name) who asked for it, for admin actions */
+  requested_by: ColumnType<string | null, string | null | undefined, string | null>;
+  /** the action as the admin sent it, secrets removed */
+  action: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
 }
 
 export type OutboxKind = 'start_enrollment' | 'signal_enrollment';

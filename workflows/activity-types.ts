@@ -27,6 +27,21 @@ export interface EnrollmentActivities {
   recordTransition(input: RecordTransitionInput): Promise<void>;
   /** Queues the first queries for a newly enrolled device (only those its enrollment type allows). */
   queueInitialCommands(input: Keyed): Promise<{ commandUuids: string[] }>;
+  /** Releases a command the API staged for an admin action, so the device receives it. */
+  releaseCommand(input: Keyed & { commandUuid: string }): Promise<void>;
+  /** Queues RemoveProfile of the enrollment profile (admin disenrollment). */
+  queueRemoval(input: Keyed): Promise<{ commandUuid: string }>;
+  /** Marks the device inactive (or active again, with `reason` null). */
+  markInactive(input: Keyed & { reason: string | null }): Promise<void>;
+  /** When the device last reached Tandem (ISO), if ever. */
+  lastContact(input: Keyed): Promise<{ lastSeenAt: string | null }>;
+  /**
+   * Forgets everything the enrollment held: pending commands, push token and PushMagic, device
+   * identity binding, bearer tokens, invite secrets; writes the audit record.
+   */
+  cleanUpEnrollment(input: Keyed & { reason: string }): Promise<void>;
+  /** Tells the user their work data was removed from the device. */
+  notifyDisenrolled(input: Keyed): Promise<{ sent: boolean }>;
   /** An APNs MDM push so the device checks in. */
   pushDevice(input: Keyed): Promise<{ outcome: PushOutcome }>;
 }

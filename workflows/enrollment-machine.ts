@@ -9,7 +9,9 @@ export const enrollmentStatuses = [
   'profile_issued', // the enrollment profile was downloaded
   'authenticated', // the device sent Authenticate
   'enrolled', // the device sent its first TokenUpdate
-  'disenrolling',
+  'inactive', // APNs no longer knows the device (410), or it stopped checking in
+  'disenrolling', // RemoveProfile sent; waiting for the device
+
   'disenrolled',
   'expired',
   'cancelled',
@@ -23,7 +25,8 @@ const allowed: Record<EnrollmentStatus, readonly EnrollmentStatus[]> = {
   portal_authenticated: ['profile_issued', 'expired', 'cancelled'],
   profile_issued: ['authenticated', 'expired', 'cancelled'],
   authenticated: ['enrolled', 'expired', 'cancelled'],
-  enrolled: ['disenrolling', 'disenrolled'],
+  enrolled: ['inactive', 'disenrolling', 'disenrolled'],
+  inactive: ['enrolled', 'disenrolling', 'disenrolled'],
   disenrolling: ['disenrolled'],
   disenrolled: [],
   expired: [],

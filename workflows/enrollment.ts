@@ -1,13 +1,27 @@
-import { condition, log, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  log,
+  patched,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { isCommandAllowed } from '../mdm/capabilities.js';
 import type { EnrollmentActivities } from './activity-types.js';
 import { EnrollmentMachine, inviteOpenStatuses, type EnrollmentStatus } from './enrollment-machine.js';
 import {
+  adminActionUpdate,
   enrollmentEventSignal,
   enrollmentStatusQuery,
   type EnrollmentEvent,
   type EnrollmentKind,
   type EnrollmentSnapshot,
   type EnrollmentWorkflowInput,
+  lifecycleDefaults,
 } from './messages.js';
 import { EnrollmentStatusKey, EnrollmentTypeKey, OwnershipKey } from './search-attributes.js';
 
@@ -33,12 +47,38 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
   let remindersSent = 0;
   let firstInviteAt = 0;
   let profileIssuedAt = 0;
+  // Disenrollment and reachability (histories recorded before these existed use the defaults).
+  const removalWindowMs = input.removalWindowMs ?? lifecycleDefaults.removalWindowMs;
+  const unreachableGraceMs = input.unreachableGraceMs ?? lifecycleDefaults.unreachableGraceMs;
+  const inactiveAfterMs = input.inactiveAfterMs ?? lifecycleDefaults.inactiveAfterMs;
+  let removalRequestedAt = 0;
+  let disenrollReason = '';
+  let inactiveSince = 0;
+  let inactiveBecauseUnregistered = false;
+  let nextContactCheckAt = 0;
 
   const snapshot = (): EnrollmentSnapshot => ({ enrollmentId: input.enrollmentId, status: machine.status, enrollmentType, invitesSent });
   setHandler(enrollmentStatusQuery, snapshot);
   setHandler(enrollmentEventSignal, (event) => void events.push(event));
 
   const key = (step: string) => ({ enrollmentId: input.enrollmentId, idempotencyKey: `${workflowId}:${step}` });
+
+  setHandler(
+    adminActionUpdate,
+    async ({ commandUuid }) => {
+      await activities.releaseCommand({ ...key(`command:${commandUuid}`), commandUuid });
+      await activities.pushDevice(key(`push:${commandUuid}`));
+      return { commandUuid, status: 'queued' as const };
+    },
+    {
+      // Refuses, before anything is recorded or sent, what this enrollment may not receive.
+      validator: ({ requestType, supervised }) => {
+        if (machine.status !== 'enrolled') throw ApplicationFailure.nonRetryable(`The device is not enrolled (it is ${machine.status}).`, 'not_enrolled');
+        const decision = isCommandAllowed(requestType, { kind: enrollmentType ?? 'device', supervised: enrollmentType === 'user' ? false : supervised });
+        if (!decision.allowed) throw ApplicationFailure.nonRetryable(decision.message, decision.code, { schema: decision.schema });
+      },
+    },
+  );
 
   const moveTo = async (to: EnrollmentStatus, reason?: string) => {
     const t = machine.moveTo(to, reason);
@@ -57,6 +97,27 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
     }
     invitesSent += 1;
     await activities.deliverInvite({ ...key(`deliver:${invitesSent}`), reminder });
+  };
+
+  const becomeInactive = async (reason: string, unregistered: boolean) => {
+    inactiveSince = Date.now();
+    inactiveBecauseUnregistered = unregistered;
+    await activities.markInactive({ ...key(`inactive:${inactiveSince}`), reason });
+    await moveTo('inactive', reason);
+  };
+
+  /** APNs 410: the device is gone from APNs, most often because it removed the profile. */
+  const afterPush = async ({ outcome }: { outcome: string }) => {
+    if (outcome === 'unregistered' && machine.status === 'enrolled') await becomeInactive('APNs reports the device token as Unregistered (410)', true);
+  };
+
+  /** Cleanup first (it must happen even if this workflow is cancelled), then the final state. */
+  const finishDisenrollment = async (reason: string) => {
+    await CancellationScope.nonCancellable(async () => {
+      await activities.cleanUpEnrollment({ ...key('cleanup'), reason });
+      await activities.notifyDisenrolled(key('notify-disenrolled'));
+    });
+    await moveTo('disenrolled', reason);
   };
 
   const handle = async (event: EnrollmentEvent) => {
@@ -79,11 +140,31 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
       case 'token_updated':
         if (status !== 'authenticated') return; // later TokenUpdates only refresh the push token
         await moveTo('enrolled');
+        nextContactCheckAt = Date.now() + inactiveAfterMs;
         await activities.queueInitialCommands(key('initial-commands'));
-        await activities.pushDevice(key('push:initial-commands'));
+        await afterPush(await activities.pushDevice(key('push:initial-commands')));
         return;
       case 'checked_out':
-        if (machine.canMoveTo('disenrolled')) await moveTo('disenrolled', 'the device removed its enrollment profile (CheckOut)');
+        if (machine.canMoveTo('disenrolled')) await finishDisenrollment(disenrollReason || 'the device removed its enrollment profile (CheckOut)');
+        return;
+      case 'removal_confirmed':
+        if (status === 'disenrolling') await finishDisenrollment(disenrollReason);
+        return;
+      case 'disenroll_requested':
+        if (status === 'enrolled' || status === 'inactive') {
+          disenrollReason = event.reason;
+          removalRequestedAt = Date.now();
+          await moveTo('disenrolling', event.reason);
+          await activities.queueRemoval(key('remove-profile'));
+          await activities.pushDevice(key('push:remove-profile'));
+        }
+        return;
+      case 'device_seen':
+        if (status === 'inactive') {
+          await activities.markInactive({ ...key(`active:${Date.now()}`), reason: null });
+          nextContactCheckAt = Date.now() + inactiveAfterMs;
+          await moveTo('enrolled', 'the device checked in again');
+        }
         return;
       case 'resend_requested':
         if (viaInvite && inviteOpenStatuses.includes(status)) await sendInvite(false);
@@ -95,7 +176,8 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
   };
 
   /** The next timer this state waits for, as an absolute time (ms), or undefined for none. */
-  const nextDeadline = (): { at: number; what: 'reminder' | 'invite_expiry' | 'install_window' } | undefined => {
+  type Deadline = 'reminder' | 'invite_expiry' | 'install_window' | 'removal_window' | 'unreachable_grace' | 'contact_check';
+  const nextDeadline = (): { at: number; what: Deadline } | undefined => {
     const status = machine.status;
     if (inviteOpenStatuses.includes(status) || status === 'created') {
       const expiry = Date.parse(input.inviteExpiresAt);
@@ -104,6 +186,10 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
       return { at: expiry, what: 'invite_expiry' };
     }
     if (status === 'profile_issued' || status === 'authenticated') return { at: profileIssuedAt + input.installWindowMs, what: 'install_window' };
+    if (status === 'disenrolling') return { at: removalRequestedAt + removalWindowMs, what: 'removal_window' };
+    if (status === 'inactive' && inactiveBecauseUnregistered) return { at: inactiveSince + unreachableGraceMs, what: 'unreachable_grace' };
+    // Introduced after the first enrollments ran: older histories wait on events only.
+    if (status === 'enrolled' && patched('inactivity-check')) return { at: nextContactCheckAt, what: 'contact_check' };
     return undefined;
   };
 
@@ -135,10 +221,20 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
       await sendInvite(true);
     } else if (deadline.what === 'invite_expiry') {
       await moveTo('expired', 'the invite expired before the profile was downloaded');
-    } else {
+    } else if (deadline.what === 'install_window') {
       await moveTo('expired', 'the device did not complete enrollment in time after downloading the profile');
+    } else if (deadline.what === 'removal_window') {
+      await finishDisenrollment(`disenrolled (device unreachable): no answer to RemoveProfile within the removal window${disenrollReason ? `; ${disenrollReason}` : ''}`);
+    } else if (deadline.what === 'unreachable_grace') {
+      await finishDisenrollment('disenrolled (device unreachable): APNs reported the device Unregistered and it never checked in again');
+    } else {
+      const { lastSeenAt } = await activities.lastContact(key(`contact-check:${nextContactCheckAt}`));
+      const last = lastSeenAt ? Date.parse(lastSeenAt) : 0;
+      if (Date.now() - last >= inactiveAfterMs) await becomeInactive(`no contact for ${Math.round(inactiveAfterMs / 86_400_000)} days`, false);
+      else nextContactCheckAt = last + inactiveAfterMs;
     }
   }
+  await condition(allHandlersFinished);
   log.info('enrollment finished', { status: machine.status });
   return snapshot();
 }

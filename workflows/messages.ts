@@ -2,7 +2,7 @@
  * Workflow message and input definitions shared by the workflow bundle and its callers (API,
  * worker, tests). Imports nothing but @temporalio/workflow and plain types.
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { EnrollmentStatus } from './enrollment-machine.js';
 
 export type EnrollmentKind = 'user' | 'device';
@@ -23,7 +23,16 @@ export interface EnrollmentWorkflowInput {
   reminderAfterMs: number[];
   /** how long the device has, once the profile is issued, to complete enrollment */
   installWindowMs: number;
+  /** disenrollment: how long to wait for the device to confirm removal (production: 1 day) */
+  removalWindowMs?: number;
+  /** how long a device APNs calls Unregistered (410) stays inactive before it is disenrolled (7 days) */
+  unreachableGraceMs?: number;
+  /** no contact for this long marks the device inactive (30 days) */
+  inactiveAfterMs?: number;
 }
+
+/** Defaults for the durations histories recorded before they were inputs. */
+export const lifecycleDefaults = { removalWindowMs: 86_400_000, unreachableGraceMs: 7 * 86_400_000, inactiveAfterMs: 30 * 86_400_000 };
 
 /** Events from the portal, devices and admins. They arrive through the Postgres outbox. */
 export type EnrollmentEvent =
@@ -32,6 +41,11 @@ export type EnrollmentEvent =
   | { type: 'device_authenticated' }
   | { type: 'token_updated' }
   | { type: 'checked_out' }
+  | { type: 'disenroll_requested'; reason: string }
+  /** the device acknowledged RemoveProfile of its enrollment profile */
+  | { type: 'removal_confirmed' }
+  /** an inactive device checked in again */
+  | { type: 'device_seen' }
   | { type: 'resend_requested' }
   | { type: 'cancel_requested'; reason: string };
 
@@ -47,3 +61,22 @@ export interface EnrollmentSnapshot {
 export const enrollmentStatusQuery = defineQuery<EnrollmentSnapshot>('enrollmentStatus');
 
 export const enrollmentWorkflowId = (enrollmentId: string) => `enrollment/${enrollmentId}`;
+
+/**
+ * An admin action whose command the API has staged (sealed in Postgres, never in this history).
+ * The Update's validator applies the enrollment type's rules; its handler releases the command
+ * to the device and pushes.
+ */
+export interface AdminActionRequest {
+  commandUuid: string;
+  requestType: string;
+  /** from the device's own answers (SecurityInfo / DeviceInformation); user-enrolled devices never are */
+  supervised: boolean;
+}
+
+export interface AdminActionAccepted {
+  commandUuid: string;
+  status: 'queued';
+}
+
+export const adminActionUpdate = defineUpdate<AdminActionAccepted, [AdminActionRequest]>('adminAction');

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { Env } from '../../config/env.js';
 import type { Db } from '../../db/connection.js';
 import { findUserByIdentifier, getManagedDomains } from '../../db/directory.js';
-import { createAccountEnrollment } from '../../db/enrollments.js';
+import { createAccountEnrollment, lifecycleFromEnv } from '../../db/enrollments.js';
 import { clearFailedAttempts, countFailedAttempt } from '../../db/lockout.js';
 import { recordEnrollmentEvent } from '../../db/outbox.js';
 import { verifySignedData } from '../../mdm/cms.js';
@@ -163,7 +163,7 @@ export function accountEnrollmentRoutes(deps: AccountEnrollmentDeps) {
 
     // With an invite, its enrollment continues; without one, the user's own enrollment starts
     // (signal-with-start, so the workflow begins already signed in).
-    const enrollmentId = invite?.id ?? (await createAccountEnrollment(deps.db, { userId: user.id, managedAppleId: user.managed_apple_id, env: deps.env }));
+    const enrollmentId = invite?.id ?? (await createAccountEnrollment(deps.db, { userId: user.id, managedAppleId: user.managed_apple_id, env: deps.env, lifecycle: lifecycleFromEnv(deps.env) }));
     const token = randomBytes(32).toString('base64url');
     await deps.db.transaction().execute(async (trx) => {
       await trx

@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { sql } from 'kysely';
-import { createEnrollment, getEnrollment, listEnrollments, requestInviteChange } from '../../db/enrollments.js';
+import { createEnrollment, getEnrollment, lifecycleFromEnv, listEnrollments, requestInviteChange } from '../../db/enrollments.js';
+import { recordEnrollmentEvent } from '../../db/outbox.js';
 import { SettingsStore } from '../../db/settings.js';
 import { enrollmentStatuses } from '../../db/schema.js';
 import { ApiError } from '../errors.js';
@@ -179,6 +180,19 @@ const revokeRouteDef = createRoute({
   },
 });
 
+const disenrollRouteDef = createRoute({
+  method: 'post',
+  path: '/enrollments/{id}/disenroll',
+  summary: 'Remove the device from management (RemoveProfile; disenrolled once it confirms, or after the removal window)',
+  security,
+  request: { params: idParams },
+  responses: {
+    202: { description: 'Disenrolling', content: { 'application/json': { schema: Accepted } } },
+    404: jsonError('No such enrollment'),
+    409: jsonError('Not enrolled (cancel an invite with DELETE instead) or already leaving'),
+  },
+});
+
 function decodeCursor(text: string | undefined) {
   if (!text) return undefined;
   try {
@@ -222,6 +236,7 @@ export function enrollmentRoutes(deps: AppDeps) {
       inviteTtlMs: deps.env.TANDEM_INVITE_TTL,
       reminderAfterMs: deps.env.TANDEM_INVITE_REMINDERS,
       installWindowMs: deps.env.TANDEM_INSTALL_WINDOW,
+      lifecycle: lifecycleFromEnv(deps.env),
       actor: c.get('actor').name,
       requestId: c.get('requestId'),
     });
@@ -259,6 +274,28 @@ export function enrollmentRoutes(deps: AppDeps) {
     const status = await requestInviteChange(deps.db, id, { type: 'cancel_requested', reason: 'cancelled by an administrator' }, c.get('actor').name, c.get('requestId'));
     void deps.relay.kick();
     return c.json({ id, status, message: 'The invite no longer works; the enrollment is being cancelled.' }, 202);
+  });
+
+  app.openapi(disenrollRouteDef, async (c) => {
+    const id = c.req.valid('param').id;
+    const given = (await c.req.json().catch(() => ({}))) as { reason?: unknown };
+    const note = typeof given.reason === 'string' && given.reason.trim() ? `: ${given.reason.trim().slice(0, 500)}` : '';
+    const reason = `disenrolled by ${c.get('actor').name}${note}`;
+    const status = await deps.db.transaction().execute(async (trx) => {
+      const e = await trx.selectFrom('enrollments').select('status').where('id', '=', id).forUpdate().executeTakeFirst();
+      if (!e) throw new ApiError(404, 'enrollment_not_found', 'No enrollment has this id.');
+      if (e.status !== 'enrolled' && e.status !== 'inactive') {
+        throw new ApiError(409, ['disenrolling', 'disenrolled'].includes(e.status) ? 'already_disenrolling' : 'not_enrolled', `The enrollment is ${e.status}${e.status === 'invited' ? ': cancel the invite with DELETE instead' : ''}.`);
+      }
+      await recordEnrollmentEvent(trx, id, { type: 'disenroll_requested', reason }, 'disenroll-requested');
+      await trx
+        .insertInto('audit_log')
+        .values({ actor: c.get('actor').name, action: 'enrollment.disenroll', target_type: 'enrollment', target_id: id, details: JSON.stringify({ reason }), request_id: c.get('requestId') })
+        .execute();
+      return e.status;
+    });
+    void deps.relay.kick();
+    return c.json({ id, status, message: 'RemoveProfile is on its way to the device; the enrollment ends when it confirms, or after the removal window.' }, 202);
   });
 
   app.openapi(revokeRouteDef, async (c) => {

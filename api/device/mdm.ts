@@ -63,7 +63,7 @@ interface Identified {
   enrollmentId: string;
   kind: 'user' | 'device';
   fingerprint: string;
-  device: { id: string; identity_fingerprint: string | null; apple_enrollment_id: string | null } | undefined;
+  device: { id: string; identity_fingerprint: string | null; apple_enrollment_id: string | null; inactive_since: Date | null } | undefined;
 }
 
 export function mdmRoutes(deps: MdmDeps) {
@@ -101,7 +101,7 @@ export function mdmRoutes(deps: MdmDeps) {
       .selectFrom('enrollment_identities as i')
       .innerJoin('enrollments as e', 'e.id', 'i.enrollment_id')
       .leftJoin('devices as d', 'd.enrollment_id', 'e.id')
-      .select(['i.enrollment_id', 'i.enrollment_type as kind', 'i.flavor', 'i.revoked_at', 'e.status', 'd.id as device_id', 'd.identity_fingerprint', 'd.apple_enrollment_id'])
+      .select(['i.enrollment_id', 'i.enrollment_type as kind', 'i.flavor', 'i.revoked_at', 'e.status', 'd.id as device_id', 'd.identity_fingerprint', 'd.apple_enrollment_id', 'd.inactive_since'])
       .where('i.fingerprint', '=', signer.fingerprint)
       .executeTakeFirst();
     if (!identity || identity.revoked_at || ['expired', 'cancelled', 'disenrolled'].includes(identity.status)) {
@@ -113,7 +113,9 @@ export function mdmRoutes(deps: MdmDeps) {
     if (typeof key !== 'string' || !key) {
       throw new DeviceError(400, 'missing_identifier', identity.kind === 'user' ? 'A user-enrolled device must send EnrollmentID.' : 'A device-enrolled device must send UDID.');
     }
-    const device = identity.device_id ? { id: identity.device_id, identity_fingerprint: identity.identity_fingerprint, apple_enrollment_id: identity.apple_enrollment_id } : undefined;
+    const device = identity.device_id
+      ? { id: identity.device_id, identity_fingerprint: identity.identity_fingerprint, apple_enrollment_id: identity.apple_enrollment_id, inactive_since: identity.inactive_since }
+      : undefined;
     return { message, who: { enrollmentId: identity.enrollment_id, kind: identity.kind, fingerprint: signer.fingerprint, device } };
   }
 
@@ -132,9 +134,12 @@ export function mdmRoutes(deps: MdmDeps) {
     if (!token) throw new DeviceError(401, 'bearer_invalid', 'The access token is unknown, revoked, or belongs to another enrollment: sign in again.');
   }
 
-  /** A bound device must present its bound certificate. */
-  function requireBound(who: Identified): { id: string } {
+  /** A bound device must present its bound certificate. An inactive one that checks in is seen again. */
+  async function requireBound(who: Identified): Promise<{ id: string }> {
     if (!who.device || who.device.identity_fingerprint !== who.fingerprint) throw unrecognized('This certificate is not bound to an enrolled device.');
+    if (who.device.inactive_since) {
+      await recordEnrollmentEvent(deps.db, who.enrollmentId, { type: 'device_seen' }, `device-seen:${who.device.inactive_since.getTime()}`);
+    }
     return who.device;
   }
 
@@ -185,7 +190,7 @@ export function mdmRoutes(deps: MdmDeps) {
   }
 
   async function tokenUpdate(who: Identified, m: Record<string, unknown>) {
-    const device = requireBound(who);
+    const device = await requireBound(who);
     if (!Buffer.isBuffer(m.Token) || typeof m.PushMagic !== 'string') throw new DeviceError(400, 'malformed_token_update', 'TokenUpdate needs Token (data) and PushMagic (string).');
     await deps.db.transaction().execute(async (trx) => {
       await trx
@@ -207,7 +212,7 @@ export function mdmRoutes(deps: MdmDeps) {
   }
 
   async function checkOut(who: Identified) {
-    const device = requireBound(who);
+    const device = await requireBound(who);
     await deps.db.transaction().execute(async (trx) => {
       await trx.updateTable('devices').set({ checked_out_at: sql`now()`, updated_at: sql`now()` }).where('id', '=', device.id).execute();
       await recordEnrollmentEvent(trx, who.enrollmentId, { type: 'checked_out' }, 'checked-out');
@@ -246,7 +251,7 @@ export function mdmRoutes(deps: MdmDeps) {
     try {
       if (!(c.req.header('content-type') ?? '').startsWith(COMMAND_TYPE)) throw new DeviceError(415, 'unsupported_media_type', `Command reports are ${COMMAND_TYPE}.`);
       const { message, who } = await identify(c, await readBody(c, LIMITS.command));
-      const device = requireBound(who);
+      const device = await requireBound(who);
       const status = message.Status;
       if (typeof status !== 'string' || !['Idle', 'Acknowledged', 'Error', 'CommandFormatError', 'NotNow'].includes(status)) {
         throw new DeviceError(400, 'invalid_status', 'Status must be Idle, Acknowledged, Error, CommandFormatError or NotNow.');
@@ -259,6 +264,7 @@ export function mdmRoutes(deps: MdmDeps) {
         await recordResult(device.id, who.kind, uuid, status, message);
         if (status === 'NotNow') skip.push(uuid);
       }
+      void deps.relay.kick();
       const next = await nextCommand(deps.db, deps.box, device.id, skip);
       return next ? c.body(new Uint8Array(next), 200, { 'content-type': 'application/xml; charset=utf-8' }) : c.body(null, 200);
     } catch (err) {
@@ -270,7 +276,7 @@ export function mdmRoutes(deps: MdmDeps) {
     const stored = kind === 'user' ? (withoutForbiddenKeys(message) as Record<string, unknown>) : message;
     const row = await deps.db
       .selectFrom('command_queue')
-      .select(['id', 'request_type', 'status'])
+      .select(['id', 'request_type', 'status', 'idempotency_key'])
       .where('device_id', '=', deviceId)
       .where('command_uuid', '=', uuid)
       .executeTakeFirst();
@@ -287,6 +293,11 @@ export function mdmRoutes(deps: MdmDeps) {
         .where('id', '=', row.id)
         .execute();
       if (status !== 'Acknowledged') return;
+      if (row.request_type === 'RemoveProfile' && row.idempotency_key.endsWith(':remove-profile')) {
+        // The device removed its enrollment profile: the disenrollment is confirmed.
+        const enrollment = await trx.selectFrom('devices').select('enrollment_id').where('id', '=', deviceId).executeTakeFirstOrThrow();
+        await recordEnrollmentEvent(trx, enrollment.enrollment_id, { type: 'removal_confirmed' }, 'removal-confirmed');
+      }
       const facts =
         row.request_type === 'DeviceInformation' && stored.QueryResponses
           ? { deviceInformation: jsonSafe(stored.QueryResponses) }

@@ -183,9 +183,9 @@ describe('MDM endpoints', () => {
     const { created } = await enrolledDevice();
     const detail = await eventually(async () => {
       const d = await json(await stack.admin(`/api/v1/enrollments/${created.id}`));
-      return d.device?.pushUnregisteredAt ? d : undefined;
+      return d.device?.pushUnregisteredAt && d.status === 'inactive' ? d : undefined;
     });
-    expect(detail.status).toBe('enrolled');
+    expect(detail.timeline.at(-1).reason).toContain('410');
   });
 
   it('never answers a device with 401', async () => {

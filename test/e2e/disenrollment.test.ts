@@ -1,0 +1,143 @@
+/**
+ * Leaving management, for every trigger: the admin (RemoveProfile confirmed, or the device never
+ * answers), the device (CheckOut), APNs 410 Unregistered, and inactivity. Afterwards nothing
+ * lingers (push credentials, tokens, identity, queued commands), the old identity gets 403
+ * com.apple.unrecognized.device, the user is told, and re-enrolling starts clean.
+ */
+import { writeFile } from 'node:fs/promises';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enrollmentProfileIdentifier } from '../../mdm/profile.js';
+import { parseInvite, SimulatedDevice } from '../../scripts/simulator/device.js';
+import { EnrollmentStatusKey } from '../../workflows/search-attributes.js';
+import { eventually, startTestStack, type TestStack } from '../support/stack.js';
+
+let stack: TestStack;
+const json = async (res: Response): Promise<any> => res.json();
+const tag = () => Math.random().toString(36).slice(2, 8);
+
+beforeAll(async () => {
+  stack = await startTestStack({ TANDEM_REMOVAL_WINDOW: '3s', TANDEM_UNREACHABLE_GRACE: '2s', TANDEM_INACTIVE_AFTER: '6s' });
+});
+afterAll(() => stack?.stop());
+
+async function enroll(email = `leave.${tag()}@example.com`, managedAppleId = `leave.${tag()}@acme.example`) {
+  const res = await stack.admin('/api/v1/enrollments', {
+    method: 'POST',
+    body: JSON.stringify({ user: { name: 'Leaving User', email }, channel: 'email', ownership: 'personal', authMode: 'open', managedAppleId }),
+  });
+  expect(res.status).toBe(201);
+  const created = await json(res);
+  const invite = parseInvite((await stack.smtp.waitFor((m) => m.to.includes(email) && m.text.includes(created.id), 15_000)).text);
+  const device = new SimulatedDevice();
+  device.installProfile(await device.enrollThroughPortal(invite.enrollmentUrl, { username: invite.username }));
+  await device.authenticate();
+  await device.tokenUpdate();
+  await stack.apns.waitFor((p) => p.token === device.pushToken.toString('hex'), 15_000);
+  return { id: created.id as string, workflowId: created.workflowId as string, device, email, managedAppleId };
+}
+
+const detailOf = async (id: string) => json(await stack.admin(`/api/v1/enrollments/${id}`));
+const until = (id: string, status: string, timeoutMs = 20_000) => eventually(async () => ((await detailOf(id)).status === status ? detailOf(id) : undefined), { timeoutMs });
+
+async function expectNothingLingers(e: { id: string; workflowId: string; device: SimulatedDevice; email: string }) {
+  const db = stack.database.db;
+  const device = await db.selectFrom('devices').selectAll().where('enrollment_id', '=', e.id).executeTakeFirstOrThrow();
+  expect(device.push_token_sealed).toBeNull();
+  expect(device.push_magic_sealed).toBeNull();
+  expect(device.identity_fingerprint).toBeNull();
+  const pending = await db.selectFrom('command_queue').select('status').where('device_id', '=', device.id).where('status', 'in', ['staged', 'queued', 'sent', 'not_now']).execute();
+  expect(pending).toEqual([]);
+  const identities = await db.selectFrom('enrollment_identities').select('revoked_at').where('enrollment_id', '=', e.id).execute();
+  expect(identities.every((i) => i.revoked_at)).toBe(true);
+  const audit = await db.selectFrom('audit_log').select('action').where('target_id', '=', e.id).where('action', '=', 'enrollment.disenrolled').execute();
+  expect(audit).toHaveLength(1);
+  // The user is told their work data was removed.
+  await stack.smtp.waitFor((m) => m.to.includes(e.email) && /no longer managed/.test(m.subject), 15_000);
+  // The workflow completed with the final state.
+  const handle = stack.client.workflow.getHandle(e.workflowId);
+  expect(await handle.result()).toMatchObject({ status: 'disenrolled' });
+  expect((await handle.describe()).typedSearchAttributes.get(EnrollmentStatusKey)).toBe('disenrolled');
+  // The old identity is refused, with the body that makes a device unenroll (never a bare 401).
+  const late = await e.device.checkIn({ MessageType: 'TokenUpdate', Token: e.device.pushToken, PushMagic: e.device.pushMagic });
+  expect(late.status).toBe(403);
+  expect(JSON.parse(late.body.toString())).toMatchObject({ code: 'com.apple.unrecognized.device' });
+}
+
+describe('disenrollment', () => {
+  it('by the admin: RemoveProfile, confirmed by the device', async () => {
+    const e = await enroll();
+    await e.device.processCommands();
+    const res = await stack.admin(`/api/v1/enrollments/${e.id}/disenroll`, { method: 'POST', body: JSON.stringify({ reason: 'left the company' }) });
+    expect(res.status).toBe(202);
+    await until(e.id, 'disenrolling');
+    const ran = await e.device.processCommands();
+    const removal = ran.find((c) => c.Command.RequestType === 'RemoveProfile')!;
+    expect(removal.Command.Identifier).toBe(enrollmentProfileIdentifier(e.id));
+    const detail = await until(e.id, 'disenrolled');
+    expect(detail.timeline.at(-1).reason).toContain('left the company');
+    await expectNothingLingers(e);
+    expect((await stack.admin(`/api/v1/enrollments/${e.id}/disenroll`, { method: 'POST' })).status).toBe(409);
+    if (process.env.UPDATE_HISTORY_FIXTURES) {
+      const history = JSON.parse(historyToJSON(await stack.client.workflow.getHandle(e.workflowId).fetchHistory()));
+      await writeFile(new URL('../fixtures/histories/enrollment-disenrolled-by-admin.json', import.meta.url), `${JSON.stringify(history, null, 2)}\n`);
+    }
+  });
+
+  it('by the admin, for a device that never answers: disenrolled (device unreachable) after the window', async () => {
+    const e = await enroll();
+    await e.device.processCommands();
+    await stack.admin(`/api/v1/enrollments/${e.id}/disenroll`, { method: 'POST' });
+    const detail = await until(e.id, 'disenrolled');
+    expect(detail.timeline.at(-1).reason).toContain('device unreachable');
+    await expectNothingLingers(e);
+  });
+
+  it('by the device: CheckOut', async () => {
+    const e = await enroll();
+    await e.device.processCommands();
+    await e.device.checkOut();
+    const detail = await until(e.id, 'disenrolled');
+    expect(detail.device.checkedOutAt).toEqual(expect.any(String));
+    await expectNothingLingers(e);
+  });
+
+  it('after APNs 410 Unregistered: inactive, then disenrolled after the grace period', async () => {
+    stack.apns.respondNext(410, { reason: 'Unregistered', timestamp: Date.now() });
+    const e = await enroll();
+    const inactive = await until(e.id, 'inactive');
+    expect(inactive.device.pushUnregisteredAt).toEqual(expect.any(String));
+    expect(inactive.timeline.at(-1).reason).toContain('410');
+    const gone = await until(e.id, 'disenrolled');
+    expect(gone.timeline.at(-1).reason).toContain('device unreachable');
+    await expectNothingLingers(e);
+  });
+
+  it('after no contact: inactive, and enrolled again when the device checks in', async () => {
+    const e = await enroll();
+    await e.device.processCommands();
+    const inactive = await until(e.id, 'inactive', 30_000);
+    expect(inactive.timeline.at(-1).reason).toMatch(/no contact/);
+    await e.device.report({ Status: 'Idle' });
+    const back = await until(e.id, 'enrolled');
+    expect(back.timeline.at(-1).reason).toContain('checked in again');
+    await stack.admin(`/api/v1/enrollments/${e.id}/disenroll`, { method: 'POST' });
+    await until(e.id, 'disenrolled');
+  });
+
+  it('re-enrolling the same person starts clean: a new enrollment, a new EnrollmentID, nothing carried over', async () => {
+    const first = await enroll();
+    await first.device.processCommands();
+    await first.device.checkOut();
+    await until(first.id, 'disenrolled');
+    const second = await enroll(first.email, first.managedAppleId);
+    expect(second.id).not.toBe(first.id);
+    expect(second.device.enrollmentId).not.toBe(first.device.enrollmentId);
+    const detail = await until(second.id, 'enrolled');
+    expect(detail.device.enrollmentId).toBe(second.device.enrollmentId);
+    const ran = await second.device.processCommands();
+    expect(ran.map((c) => c.Command.RequestType)).toEqual(['SecurityInfo', 'DeviceInformation']);
+    const old = await first.device.report({ Status: 'Idle' }).catch((err: Error) => err);
+    expect(String(old)).toContain('403');
+  });
+});
