@@ -7,7 +7,7 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     globalSetup: ['test/global-setup.ts'],
-    setupFiles: ['test/support/quiet-runtime.ts'],
+    setupFiles: ['test/support/quiet-runtime.ts', 'test/support/response-audit.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     reporters: ['default'],

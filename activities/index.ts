@@ -3,6 +3,7 @@ import { deviceCommandActivities, type DeviceCommandDeps } from './device-comman
 import { disenrollmentActivities } from './disenrollment.js';
 import { enrollmentRecordActivities } from './enrollment-records.js';
 import { inviteDeliveryActivities, type InviteDeliveryDeps } from './invite-delivery.js';
+import { policyActivities } from './policies.js';
 
 export type ActivityDeps = InviteDeliveryDeps & DeviceCommandDeps;
 
@@ -14,6 +15,7 @@ export function createActivities(deps: ActivityDeps): { activities: EnrollmentAc
       ...enrollmentRecordActivities(deps),
       ...inviteDeliveryActivities(deps),
       ...disenrollmentActivities(deps),
+      ...policyActivities(deps),
       queueInitialCommands: devices.queueInitialCommands,
       pushDevice: devices.pushDevice,
       releaseCommand: devices.releaseCommand,

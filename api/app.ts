@@ -16,6 +16,7 @@ import { ConflictError } from '../db/errors.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { accountEnrollmentRoutes } from './account/routes.js';
 import { actionRoutes } from './admin/actions.js';
+import { policyRoutes } from './admin/policies.js';
 import { directoryRoutes } from './admin/directory.js';
 import { settingsRoutes } from './admin/settings.js';
 import { mdmRoutes } from './device/mdm.js';
@@ -78,11 +79,12 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
       },
     }),
   );
-  for (const path of ['/enrollments', '/enrollments/*', '/settings/*', '/users', '/users/*']) admin.use(path, requireAdmin(deps.db));
+  for (const path of ['/enrollments', '/enrollments/*', '/settings/*', '/users', '/users/*', '/policies', '/policies/*']) admin.use(path, requireAdmin(deps.db));
   admin.route('/', enrollmentRoutes(full));
   admin.route('/', settingsRoutes(full));
   admin.route('/', directoryRoutes(full));
   admin.route('/', actionRoutes(full));
+  admin.route('/', policyRoutes(full));
   admin.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
   admin.doc31('/openapi.json', {
     openapi: '3.1.0',

@@ -37,6 +37,7 @@ export interface DirectoryUser {
   managedAppleId: string;
   /** a directory password for account-driven sign-in without an invite */
   password?: string | undefined;
+  groups?: string[] | undefined;
 }
 
 /** Inserts or updates users, matched by email or Managed Apple ID (case-insensitive). */
@@ -65,6 +66,7 @@ export async function upsertDirectoryUsers(db: Db, users: DirectoryUser[]): Prom
           ...(u.email ? { email: u.email } : {}),
           ...(u.phone ? { phone: u.phone } : {}),
           ...(passwordHash ? { password_hash: passwordHash } : {}),
+          ...(u.groups ? { groups: u.groups } : {}),
         };
         if (matches[0]) {
           await trx.updateTable('users').set({ ...values, updated_at: sql`now()` }).where('id', '=', matches[0].id).execute();

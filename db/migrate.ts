@@ -3,6 +3,7 @@ import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_lifecycle.js';
 import * as m0003 from './migrations/0003_account_driven.js';
 import * as m0004 from './migrations/0004_admin_commands.js';
+import * as m0005 from './migrations/0005_policies.js';
 
 /** Ordered, in-code migrations: bundler- and test-friendly, no file-system scanning. */
 export const migrations: Record<string, Migration> = {
@@ -10,6 +11,7 @@ export const migrations: Record<string, Migration> = {
   '0002_lifecycle': m0002,
   '0003_account_driven': m0003,
   '0004_admin_commands': m0004,
+  '0005_policies': m0005,
 };
 
 function migrator(db: Kysely<any>): Migrator {

@@ -29,6 +29,8 @@ export interface UsersTable {
   password_hash: string | null;
   failed_attempts: Generated<number>;
   locked_until: NullableTimestamp;
+  /** directory groups, for policies assigned to a group */
+  groups: ColumnType<string[], string[] | undefined, string[]>;
 }
 
 export interface EnrollmentsTable {
@@ -135,6 +137,30 @@ export interface AccountTokensTable {
   expires_at: NullableTimestamp;
   last_used_at: NullableTimestamp;
   revoked_at: NullableTimestamp;
+}
+
+export interface PoliciesTable {
+  id: Generated<string>;
+  name: string;
+  /** null: assigned to every enrollment */
+  group_name: string | null;
+  spec_sealed: Buffer;
+  version: Generated<number>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  deleted_at: NullableTimestamp;
+}
+
+export interface PolicyApplicationsTable {
+  id: Generated<string>;
+  enrollment_id: string;
+  policy_id: string;
+  version: number;
+  command_uuid: string | null;
+  refused_code: string | null;
+  refused_message: string | null;
+  notes: ColumnType<unknown[], string | undefined, string>;
+  created_at: Timestamp;
 }
 
 export interface SandboxMessagesTable {
@@ -257,6 +283,8 @@ export interface Database {
   enrollment_identities: EnrollmentIdentitiesTable;
   sandbox_messages: SandboxMessagesTable;
   account_tokens: AccountTokensTable;
+  policies: PoliciesTable;
+  policy_applications: PolicyApplicationsTable;
 }
 
 export type Enrollment = Selectable<EnrollmentsTable>;

@@ -42,6 +42,8 @@ export interface EnrollmentActivities {
   cleanUpEnrollment(input: Keyed & { reason: string }): Promise<void>;
   /** Tells the user their work data was removed from the device. */
   notifyDisenrolled(input: Keyed): Promise<{ sent: boolean }>;
+  /** Queues the policy versions this enrollment has not received yet; returns how many. */
+  applyPolicies(input: Keyed): Promise<{ queued: number }>;
   /** An APNs MDM push so the device checks in. */
   pushDevice(input: Keyed): Promise<{ outcome: PushOutcome }>;
 }

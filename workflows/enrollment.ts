@@ -56,6 +56,7 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
   let inactiveSince = 0;
   let inactiveBecauseUnregistered = false;
   let nextContactCheckAt = 0;
+  let policyRounds = 0;
 
   const snapshot = (): EnrollmentSnapshot => ({ enrollmentId: input.enrollmentId, status: machine.status, enrollmentType, invitesSent });
   setHandler(enrollmentStatusQuery, snapshot);
@@ -142,6 +143,8 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
         await moveTo('enrolled');
         nextContactCheckAt = Date.now() + inactiveAfterMs;
         await activities.queueInitialCommands(key('initial-commands'));
+        // Policies arrived after the first enrollments ran: older histories never applied them here.
+        if (patched('policies')) await activities.applyPolicies(key('policies:0'));
         await afterPush(await activities.pushDevice(key('push:initial-commands')));
         return;
       case 'checked_out':
@@ -157,6 +160,13 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
           await moveTo('disenrolling', event.reason);
           await activities.queueRemoval(key('remove-profile'));
           await activities.pushDevice(key('push:remove-profile'));
+        }
+        return;
+      case 'policies_changed':
+        if (status === 'enrolled' || status === 'inactive') {
+          policyRounds += 1;
+          const { queued } = await activities.applyPolicies(key(`policies:${policyRounds}`));
+          if (queued) await afterPush(await activities.pushDevice(key(`push:policies:${policyRounds}`)));
         }
         return;
       case 'device_seen':

@@ -46,6 +46,8 @@ export type EnrollmentEvent =
   | { type: 'removal_confirmed' }
   /** an inactive device checked in again */
   | { type: 'device_seen' }
+  /** a policy reaching this enrollment was created or changed */
+  | { type: 'policies_changed' }
   | { type: 'resend_requested' }
   | { type: 'cancel_requested'; reason: string };
 

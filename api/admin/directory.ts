@@ -27,6 +27,7 @@ const ImportUsers = z
           phone: z.string().regex(/^\+[1-9]\d{6,14}$/).optional(),
           managedAppleId: z.email().max(254),
           password: z.string().min(12).max(200).optional().openapi({ description: 'directory password for signing in from Settings without an invite' }),
+          groups: z.array(z.string().trim().min(1).max(100)).max(50).optional().openapi({ description: 'directory groups (policies can be assigned to a group)' }),
         }),
       )
       .min(1)

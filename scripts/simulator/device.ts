@@ -82,6 +82,8 @@ const pemFromDer = (der: Buffer) => `-----BEGIN CERTIFICATE-----\n${der.toString
 const decode = (s: string) => s.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>');
 
 export class SimulatedDevice {
+  /** Every simulated device of this process (tests audit what the server said about them). */
+  static readonly created: SimulatedDevice[] = [];
   readonly osVersion: string;
   readonly productName: string;
   readonly hardware: SimulatedHardware;
@@ -96,6 +98,7 @@ export class SimulatedDevice {
   #cookies = new Map<string, string>();
 
   constructor(private readonly opts: SimulatorOptions = {}) {
+    SimulatedDevice.created.push(this);
     this.osVersion = opts.osVersion ?? '17.5';
     this.productName = opts.productName ?? 'iPhone15,2';
     this.hardware = {
@@ -350,7 +353,9 @@ export class SimulatedDevice {
         };
         // A user-enrolled iPhone never reveals identifiers, unless this one is told to misbehave.
         const hidden = user && !this.opts.leakHardwareIds ? new Set(['UDID', 'SerialNumber', 'IMEI', 'MEID']) : new Set<string>();
-        const queries = (cmd.Command.Queries as string[] | undefined) ?? Object.keys(facts);
+        const asked = (cmd.Command.Queries as string[] | undefined) ?? Object.keys(facts);
+        // A misbehaving device volunteers its identifiers even when not asked.
+        const queries = this.opts.leakHardwareIds ? [...new Set([...asked, 'UDID', 'SerialNumber', 'IMEI', 'MEID'])] : asked;
         return { Status: 'Acknowledged', QueryResponses: Object.fromEntries(queries.filter((q) => q in facts && !hidden.has(q)).map((q) => [q, facts[q]])) };
       }
       default:
