@@ -1,14 +1,15 @@
-import type { EnrollmentActivities } from '../workflows/activity-types.js';
+import type { AgentActivities, EnrollmentActivities } from '../workflows/activity-types.js';
+import { appDeploymentActivities, type AppDeploymentDeps } from './app-deployment.js';
 import { deviceCommandActivities, type DeviceCommandDeps } from './device-commands.js';
 import { disenrollmentActivities } from './disenrollment.js';
 import { enrollmentRecordActivities } from './enrollment-records.js';
 import { inviteDeliveryActivities, type InviteDeliveryDeps } from './invite-delivery.js';
 import { policyActivities } from './policies.js';
 
-export type ActivityDeps = InviteDeliveryDeps & DeviceCommandDeps;
+export type ActivityDeps = InviteDeliveryDeps & DeviceCommandDeps & AppDeploymentDeps;
 
 /** Every activity the worker registers, built from its dependencies (no globals). */
-export function createActivities(deps: ActivityDeps): { activities: EnrollmentActivities; close(): Promise<void> } {
+export function createActivities(deps: ActivityDeps): { activities: EnrollmentActivities & AgentActivities; close(): Promise<void> } {
   const devices = deviceCommandActivities(deps);
   return {
     activities: {
@@ -16,6 +17,7 @@ export function createActivities(deps: ActivityDeps): { activities: EnrollmentAc
       ...inviteDeliveryActivities(deps),
       ...disenrollmentActivities(deps),
       ...policyActivities(deps),
+      ...appDeploymentActivities(deps),
       queueInitialCommands: devices.queueInitialCommands,
       pushDevice: devices.pushDevice,
       releaseCommand: devices.releaseCommand,

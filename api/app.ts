@@ -17,6 +17,7 @@ import type { SecretBox } from '../security/secret-box.js';
 import { accountEnrollmentRoutes } from './account/routes.js';
 import { actionRoutes } from './admin/actions.js';
 import { policyRoutes } from './admin/policies.js';
+import { vppAdminRoutes, vppNotificationRoutes } from './admin/vpp.js';
 import { directoryRoutes } from './admin/directory.js';
 import { settingsRoutes } from './admin/settings.js';
 import { mdmRoutes } from './device/mdm.js';
@@ -85,6 +86,7 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
   admin.route('/', directoryRoutes(full));
   admin.route('/', actionRoutes(full));
   admin.route('/', policyRoutes(full));
+  admin.route('/', vppAdminRoutes(full));
   admin.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
   admin.doc31('/openapi.json', {
     openapi: '3.1.0',
@@ -109,6 +111,7 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
   );
   app.route('/mdm', mdmRoutes({ db: deps.db, box: deps.box, relay: deps.relay, log: deps.log, organization: deps.env.TANDEM_ORGANIZATION, publicUrl: deps.publicUrl }));
   app.route('/', accountEnrollmentRoutes({ db: deps.db, box: deps.box, relay: deps.relay, log: deps.log, env: deps.env, publicUrl: deps.publicUrl }));
+  app.route('/vpp', vppNotificationRoutes(full));
   if (deps.sandbox) app.route('/sandbox', sandboxRoutes(deps.db, deps.env.TANDEM_ORGANIZATION));
 
   app.notFound((c) => c.json(errorBody('not_found', `Nothing is served at ${c.req.method} ${c.req.path}.`), 404));

@@ -76,6 +76,11 @@ export const variables = {
   SMS_AUTH_TOKEN: z.string().min(1).optional(),
   SMS_FROM: z.string().regex(/^\+[1-9]\d{6,14}$/, 'an E.164 sender number').optional(),
   APNS_ORIGIN: z.url({ protocol: /^https$/ }).default('https://api.push.apple.com'),
+  VPP_API_URL: z.url({ protocol: /^https?$/ }).default('https://vpp.itunes.apple.com/mdm/v2'),
+  AGENT_POLL_INITIAL: duration('20s'),
+  AGENT_POLL_MAX: duration('10m'),
+  AGENT_APPROVAL_WINDOW: duration('7d'),
+  AGENT_REMINDER_EVERY: duration('1d'),
   SHUTDOWN_GRACE: duration('10s'),
 } as const;
 

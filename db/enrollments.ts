@@ -4,7 +4,8 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import { enrollmentWorkflowId, type EnrollmentWorkflowInput } from '../workflows/messages.js';
+import type { Env } from '../config/env.js';
+import { enrollmentWorkflowId, type AgentDurations, type EnrollmentWorkflowInput } from '../workflows/messages.js';
 import type { Db } from './connection.js';
 import { ConflictError } from './errors.js';
 import { recordEnrollmentEvent } from './outbox.js';
@@ -15,10 +16,16 @@ export interface LifecycleDurations {
   removalWindowMs: number;
   unreachableGraceMs: number;
   inactiveAfterMs: number;
+  agent: AgentDurations;
 }
 
-export function lifecycleFromEnv(env: { TANDEM_REMOVAL_WINDOW: number; TANDEM_UNREACHABLE_GRACE: number; TANDEM_INACTIVE_AFTER: number }): LifecycleDurations {
-  return { removalWindowMs: env.TANDEM_REMOVAL_WINDOW, unreachableGraceMs: env.TANDEM_UNREACHABLE_GRACE, inactiveAfterMs: env.TANDEM_INACTIVE_AFTER };
+export function lifecycleFromEnv(env: Pick<Env, 'TANDEM_REMOVAL_WINDOW' | 'TANDEM_UNREACHABLE_GRACE' | 'TANDEM_INACTIVE_AFTER' | 'AGENT_POLL_INITIAL' | 'AGENT_POLL_MAX' | 'AGENT_APPROVAL_WINDOW' | 'AGENT_REMINDER_EVERY'>): LifecycleDurations {
+  return {
+    removalWindowMs: env.TANDEM_REMOVAL_WINDOW,
+    unreachableGraceMs: env.TANDEM_UNREACHABLE_GRACE,
+    inactiveAfterMs: env.TANDEM_INACTIVE_AFTER,
+    agent: { pollInitialMs: env.AGENT_POLL_INITIAL, pollMaxMs: env.AGENT_POLL_MAX, approvalWindowMs: env.AGENT_APPROVAL_WINDOW, reminderEveryMs: env.AGENT_REMINDER_EVERY },
+  };
 }
 
 export interface NewEnrollmentRequest {
@@ -167,9 +174,20 @@ export interface DeviceView {
   hardware?: { udid: string | null; serialNumber: string | null; imei: string | null; meid: string | null };
 }
 
+export interface AgentView {
+  adamId: string;
+  bundleId: string;
+  status: string;
+  licence: string;
+  lastCheckedAt: string | null;
+  history: { at: string; status: string; detail?: string }[];
+}
+
 export interface EnrollmentDetail extends EnrollmentView {
   timeline: { from: EnrollmentStatus | null; to: EnrollmentStatus; reason: string | null; at: string }[];
   device: DeviceView | null;
+  /** the agent app's deployment (Apps and Books), once it started */
+  agent: AgentView | null;
 }
 
 const viewColumns = [
@@ -226,7 +244,14 @@ export async function getEnrollment(db: Db, id: string): Promise<EnrollmentDetai
     ...toView(row),
     timeline: transitions.map((t) => ({ from: t.from_status, to: t.to_status, reason: t.reason, at: t.at.toISOString() })),
     device: await getDevice(db, id),
+    agent: await getAgent(db, id),
   };
+}
+
+async function getAgent(db: Db, enrollmentId: string): Promise<AgentView | null> {
+  const a = await db.selectFrom('app_deployments').selectAll().where('enrollment_id', '=', enrollmentId).orderBy('id').executeTakeFirst();
+  if (!a) return null;
+  return { adamId: a.adam_id, bundleId: a.bundle_id, status: a.status, licence: a.licence, lastCheckedAt: a.last_checked_at?.toISOString() ?? null, history: a.history };
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);

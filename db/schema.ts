@@ -163,6 +163,38 @@ export interface PolicyApplicationsTable {
   created_at: Timestamp;
 }
 
+export type AppDeploymentStatus =
+  | 'licensing'
+  | 'waiting_for_licences'
+  | 'vpp_token_invalid'
+  | 'installing'
+  | 'prompting'
+  | 'installed'
+  | 'denied'
+  | 'failed'
+  | 'not_approved'
+  | 'cancelled';
+
+export interface AppDeploymentsTable {
+  id: Generated<string>;
+  enrollment_id: string;
+  adam_id: string;
+  bundle_id: string;
+  status: AppDeploymentStatus;
+  licence: ColumnType<'none' | 'assigned' | 'released', 'none' | 'assigned' | 'released' | undefined, 'none' | 'assigned' | 'released'>;
+  last_checked_at: NullableTimestamp;
+  /** transitions, each with the device status first seen: [{ at, status, deviceStatus? }] */
+  history: ColumnType<{ at: string; status: string; detail?: string }[], string | undefined, string>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface VppNotificationsTable {
+  notification_id: string;
+  notification_type: string;
+  received_at: Timestamp;
+}
+
 export interface SandboxMessagesTable {
   id: Generated<string>;
   channel: 'email' | 'sms';
@@ -285,6 +317,8 @@ export interface Database {
   account_tokens: AccountTokensTable;
   policies: PoliciesTable;
   policy_applications: PolicyApplicationsTable;
+  app_deployments: AppDeploymentsTable;
+  vpp_notifications: VppNotificationsTable;
 }
 
 export type Enrollment = Selectable<EnrollmentsTable>;

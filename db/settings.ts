@@ -108,3 +108,38 @@ export class SettingsStore {
     return signer;
   }
 }
+
+export interface VppSettings {
+  orgName: string;
+  expiresAt: string;
+  uploadedAt: string;
+  /** the company's agent app, deployed to every enrolled device */
+  agent: { adamId: string; bundleId: string; pricingParam: 'STDQ' | 'PLUS' } | null;
+  /** what Apple's service/config said (limits), cached */
+  serviceConfig?: Record<string, unknown>;
+}
+
+/** The Apps and Books content token (sealed) and its settings. */
+export class VppSettingsStore {
+  readonly #secrets: SecretStore;
+
+  constructor(
+    private readonly db: Db,
+    box: SecretBox,
+  ) {
+    this.#secrets = new SecretStore(db, box);
+  }
+
+  async get(): Promise<VppSettings | undefined> {
+    return readSetting<VppSettings>(this.db, 'vpp');
+  }
+
+  async token(): Promise<string | undefined> {
+    return (await this.#secrets.get('vpp.token'))?.toString('utf8');
+  }
+
+  async put(settings: VppSettings, sToken: string | undefined): Promise<void> {
+    if (sToken) await this.#secrets.put('vpp.token', sToken);
+    await writeSetting(this.db, 'vpp', settings as unknown as Record<string, unknown>);
+  }
+}

@@ -15,6 +15,8 @@ export interface DeliveryOverrides {
   publicUrl: string;
   /** the local APNs sink in sandbox mode and tests */
   apns?: { origin: string; ca?: string };
+  /** how often to poll Apps and Books async events (tests: fast) */
+  vppEventPollMs?: number;
 }
 
 export function activityDepsFromEnv(env: Env, db: Db, box: SecretBox, o: DeliveryOverrides): ActivityDeps {
@@ -36,5 +38,6 @@ export function activityDepsFromEnv(env: Env, db: Db, box: SecretBox, o: Deliver
     mailer,
     sms,
     apns: o.apns ?? { origin: env.APNS_ORIGIN },
+    vpp: { baseUrl: env.VPP_API_URL, ...(o.vppEventPollMs ? { eventPollMs: o.vppEventPollMs } : {}) },
   };
 }

@@ -44,6 +44,33 @@ export interface EnrollmentActivities {
   notifyDisenrolled(input: Keyed): Promise<{ sent: boolean }>;
   /** Queues the policy versions this enrollment has not received yet; returns how many. */
   applyPolicies(input: Keyed): Promise<{ queued: number }>;
+  /** The agent app to deploy, if one is configured with an Apps and Books token. */
+  agentConfig(input: Keyed): Promise<{ adamId: string; bundleId: string } | null>;
+  /** Returns the user's Apps and Books licences when they have no other enrollment. */
+  releaseLicences(input: Keyed): Promise<{ released: number }>;
   /** An APNs MDM push so the device checks in. */
+  pushDevice(input: Keyed): Promise<{ outcome: PushOutcome }>;
+}
+
+export interface AppTarget {
+  enrollmentId: string;
+  adamId: string;
+  bundleId: string;
+}
+
+/** The agent deployment's activities (child workflow). */
+export interface AgentActivities {
+  /** VPP: the user (by Managed Apple ID) and a user licence for the app. Fails NoLicences / VppTokenInvalid. */
+  assignLicence(input: AppTarget & { idempotencyKey: string }): Promise<void>;
+  /** InstallApplication with a user licence (PurchaseMethod 1). */
+  queueAppInstall(input: AppTarget & { idempotencyKey: string }): Promise<{ commandUuid: string }>;
+  /**
+   * The app's status from the device's latest ManagedApplicationList answer given after this
+   * attempt's InstallApplication (older answers describe an earlier attempt), then asks again.
+   */
+  checkAppStatus(input: AppTarget & { installCommandUuid: string; idempotencyKey: string }): Promise<{ deviceStatus: string | null }>;
+  recordAppStatus(input: AppTarget & { status: string; detail?: string; idempotencyKey: string }): Promise<void>;
+  /** Reminds the user to approve the install prompt. */
+  remindAppApproval(input: AppTarget & { idempotencyKey: string }): Promise<void>;
   pushDevice(input: Keyed): Promise<{ outcome: PushOutcome }>;
 }

@@ -4,17 +4,25 @@ import {
   CancellationScope,
   condition,
   log,
+  ChildWorkflowCancellationType,
+  ParentClosePolicy,
   patched,
   proxyActivities,
+  startChild,
+  type ChildWorkflowHandle,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import { isCommandAllowed } from '../mdm/capabilities.js';
+import { agentDeploymentWorkflow } from './agent-deployment.js';
 import type { EnrollmentActivities } from './activity-types.js';
 import { EnrollmentMachine, inviteOpenStatuses, type EnrollmentStatus } from './enrollment-machine.js';
 import {
   adminActionUpdate,
+  agentDefaults,
+  agentEventSignal,
+  agentWorkflowId,
   enrollmentEventSignal,
   enrollmentStatusQuery,
   type EnrollmentEvent,
@@ -57,6 +65,10 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
   let inactiveBecauseUnregistered = false;
   let nextContactCheckAt = 0;
   let policyRounds = 0;
+  // The agent app's deployment runs as a child in its own scope, cancelled on disenrollment.
+  let agent: { handle: ChildWorkflowHandle<typeof agentDeploymentWorkflow>; running: boolean } | undefined;
+  let agentTarget: { adamId: string; bundleId: string } | null = null;
+  const agentScope = new CancellationScope();
 
   const snapshot = (): EnrollmentSnapshot => ({ enrollmentId: input.enrollmentId, status: machine.status, enrollmentType, invitesSent });
   setHandler(enrollmentStatusQuery, snapshot);
@@ -112,10 +124,34 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
     if (outcome === 'unregistered' && machine.status === 'enrolled') await becomeInactive('APNs reports the device token as Unregistered (410)', true);
   };
 
+  const startAgent = async () => {
+    if (!agentTarget) return;
+    const target = agentTarget;
+    const handle = await agentScope.run(() =>
+      startChild(agentDeploymentWorkflow, {
+        workflowId: agentWorkflowId(input.enrollmentId),
+        args: [{ enrollmentId: input.enrollmentId, ...target, ...(input.agent ?? agentDefaults) }],
+        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+        cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+      }),
+    );
+    const current = { handle, running: true };
+    agent = current;
+    void handle.result().then(
+      () => void (current.running = false),
+      () => void (current.running = false),
+    );
+  };
+
   /** Cleanup first (it must happen even if this workflow is cancelled), then the final state. */
   const finishDisenrollment = async (reason: string) => {
+    if (agent?.running) {
+      agentScope.cancel(); // a deployment waiting for approval ends cleanly
+      await condition(() => !agent?.running);
+    }
     await CancellationScope.nonCancellable(async () => {
       await activities.cleanUpEnrollment({ ...key('cleanup'), reason });
+      if (patched('release-licences')) await activities.releaseLicences(key('release-licences'));
       await activities.notifyDisenrolled(key('notify-disenrolled'));
     });
     await moveTo('disenrolled', reason);
@@ -146,6 +182,19 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
         // Policies arrived after the first enrollments ran: older histories never applied them here.
         if (patched('policies')) await activities.applyPolicies(key('policies:0'));
         await afterPush(await activities.pushDevice(key('push:initial-commands')));
+        if (patched('agent-deployment')) {
+          agentTarget = await activities.agentConfig(key('agent-config'));
+          await startAgent();
+        }
+        return;
+      case 'agent_sync':
+      case 'licences_available':
+        if (status !== 'enrolled' && status !== 'inactive') return;
+        if (agent?.running) await agent.handle.signal(agentEventSignal, { type: event.type === 'agent_sync' ? 'sync' : 'licences_available' });
+        else if (event.type === 'agent_sync') {
+          agentTarget ??= await activities.agentConfig(key(`agent-config:${Date.now()}`));
+          await startAgent();
+        }
         return;
       case 'checked_out':
         if (machine.canMoveTo('disenrolled')) await finishDisenrollment(disenrollReason || 'the device removed its enrollment profile (CheckOut)');

@@ -1,2 +1,3 @@
 // Bundle entry for the worker: every workflow type Tandem runs.
+export { agentDeploymentWorkflow } from './agent-deployment.js';
 export { enrollmentWorkflow } from './enrollment.js';

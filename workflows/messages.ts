@@ -29,10 +29,20 @@ export interface EnrollmentWorkflowInput {
   unreachableGraceMs?: number;
   /** no contact for this long marks the device inactive (30 days) */
   inactiveAfterMs?: number;
+  /** the agent app's deployment: status polling and how long the user has to approve the install */
+  agent?: AgentDurations;
+}
+
+export interface AgentDurations {
+  pollInitialMs: number;
+  pollMaxMs: number;
+  approvalWindowMs: number;
+  reminderEveryMs: number;
 }
 
 /** Defaults for the durations histories recorded before they were inputs. */
 export const lifecycleDefaults = { removalWindowMs: 86_400_000, unreachableGraceMs: 7 * 86_400_000, inactiveAfterMs: 30 * 86_400_000 };
+export const agentDefaults: AgentDurations = { pollInitialMs: 20_000, pollMaxMs: 600_000, approvalWindowMs: 7 * 86_400_000, reminderEveryMs: 86_400_000 };
 
 /** Events from the portal, devices and admins. They arrive through the Postgres outbox. */
 export type EnrollmentEvent =
@@ -48,6 +58,10 @@ export type EnrollmentEvent =
   | { type: 'device_seen' }
   /** a policy reaching this enrollment was created or changed */
   | { type: 'policies_changed' }
+  /** the admin's "sync" of the agent app: restart a stalled or denied deployment */
+  | { type: 'agent_sync' }
+  /** Apps and Books licences were purchased (admin action or ASSET_COUNT notification) */
+  | { type: 'licences_available' }
   | { type: 'resend_requested' }
   | { type: 'cancel_requested'; reason: string };
 
@@ -82,3 +96,14 @@ export interface AdminActionAccepted {
 }
 
 export const adminActionUpdate = defineUpdate<AdminActionAccepted, [AdminActionRequest]>('adminAction');
+
+/** The agent app's deployment, a child of the enrollment workflow. */
+export interface AgentDeploymentInput extends AgentDurations {
+  enrollmentId: string;
+  adamId: string;
+  bundleId: string;
+}
+
+export type AgentEvent = { type: 'sync' } | { type: 'licences_available' };
+export const agentEventSignal = defineSignal<[AgentEvent]>('agentEvent');
+export const agentWorkflowId = (enrollmentId: string) => `agent/${enrollmentId}`;

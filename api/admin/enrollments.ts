@@ -90,9 +90,21 @@ const Device = z
   })
   .openapi('Device');
 
+const Agent = z
+  .object({
+    adamId: z.string(),
+    bundleId: z.string(),
+    status: z.string().openapi({ description: 'licensing, waiting_for_licences, vpp_token_invalid, installing, prompting, installed, denied, failed, not_approved, cancelled' }),
+    licence: z.string(),
+    lastCheckedAt: z.iso.datetime().nullable(),
+    history: z.array(z.object({ at: z.string(), status: z.string(), detail: z.string().optional() })),
+  })
+  .openapi('AgentDeployment');
+
 const EnrollmentDetail = EnrollmentView.extend({
   timeline: z.array(z.object({ from: EnrollmentStatus.nullable(), to: EnrollmentStatus, reason: z.string().nullable(), at: z.iso.datetime() })),
   device: Device.nullable(),
+  agent: Agent.nullable(),
 }).openapi('EnrollmentDetail');
 
 const Accepted = z.object({ id: z.uuid(), status: EnrollmentStatus, message: z.string() }).openapi('EnrollmentActionAccepted');

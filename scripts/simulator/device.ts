@@ -92,6 +92,12 @@ export class SimulatedDevice {
   readonly pushToken = randomBytes(32);
   readonly pushMagic = randomUUID().toUpperCase();
   readonly received: MdmCommand[] = [];
+  /**
+   * Apps this iPhone knows by App Store id: the bundle id and the statuses its
+   * ManagedApplicationList reports once asked to install, in order (the last one stays), e.g.
+   * ['Prompting', 'Managed'] or ['Prompting', 'UserRejected'].
+   */
+  readonly apps = new Map<number, { bundleId: string; statuses: string[]; requested?: boolean }>();
   installed: InstalledProfile | undefined;
   /** the last profile downloaded, as served (DER) */
   lastProfile: Buffer | undefined;
@@ -357,6 +363,19 @@ export class SimulatedDevice {
         // A misbehaving device volunteers its identifiers even when not asked.
         const queries = this.opts.leakHardwareIds ? [...new Set([...asked, 'UDID', 'SerialNumber', 'IMEI', 'MEID'])] : asked;
         return { Status: 'Acknowledged', QueryResponses: Object.fromEntries(queries.filter((q) => q in facts && !hidden.has(q)).map((q) => [q, facts[q]])) };
+      }
+      case 'InstallApplication': {
+        const app = this.apps.get(Number(cmd.Command.iTunesStoreID));
+        if (app) app.requested = true;
+        return { Status: 'Acknowledged' };
+      }
+      case 'ManagedApplicationList': {
+        const list: Record<string, { Status: string }> = {};
+        for (const app of this.apps.values()) {
+          if (!app.requested) continue;
+          list[app.bundleId] = { Status: app.statuses.length > 1 ? app.statuses.shift()! : app.statuses[0]! };
+        }
+        return { Status: 'Acknowledged', ManagedApplicationList: list };
       }
       default:
         return { Status: 'Acknowledged' };

@@ -16,6 +16,7 @@ import { createCertificateAuthority, createSandboxPushCertificate, issueCertific
 import { startApnsSink, type ApnsSink } from '../../scripts/sandbox/apns-sink.js';
 import { startSmsSink, type SmsSink } from '../../scripts/sandbox/sms-sink.js';
 import { startSmtpSink, type SmtpSink } from '../../scripts/sandbox/smtp-sink.js';
+import { startVppServer, type VppServer } from '../../scripts/sandbox/vpp-server.js';
 import { freePort } from '../../scripts/free-port.js';
 import { activityDepsFromEnv } from '../../worker/activity-deps.js';
 import { createTandemWorker, type TandemWorker } from '../../worker/create-worker.js';
@@ -33,12 +34,17 @@ export interface TestStack {
   smtp: SmtpSink;
   sms: SmsSink;
   apns: ApnsSink;
+  vpp: VppServer;
   /** the push certificate uploaded through the API */
   pushCertificate: CertificateAndKey;
   /** fetch against the API with the admin token */
   admin(path: string, init?: RequestInit): Promise<Response>;
   stop(): Promise<void>;
 }
+
+/** The agent app the fake Apps and Books server sells (tests configure it with PUT /settings/vpp). */
+export const AGENT_ADAM_ID = '1434567890';
+export const AGENT_BUNDLE_ID = 'com.acme.agent';
 
 export function testEnv(overrides: Record<string, string> = {}): Env {
   return loadEnv(
@@ -57,7 +63,11 @@ export function testEnv(overrides: Record<string, string> = {}): Env {
 }
 
 export async function startTestStack(overrides: Record<string, string> = {}, { relayPollIntervalMs = 200 } = {}): Promise<TestStack> {
-  const [smtp, sms] = await Promise.all([startSmtpSink(), startSmsSink()]);
+  const [smtp, sms, vpp] = await Promise.all([
+    startSmtpSink(),
+    startSmsSink(),
+    startVppServer({ orgName: 'Acme', assets: [{ adamId: AGENT_ADAM_ID, pricingParam: 'STDQ', totalCount: 50 }] }),
+  ]);
   const pushCertificate = createSandboxPushCertificate({ topic: `com.apple.mgmt.External.${randomUUID()}` });
   const sinkCa = createCertificateAuthority({ commonName: 'Test APNs CA', organization: 'Tandem tests' });
   const apns = await startApnsSink({
@@ -71,6 +81,10 @@ export async function startTestStack(overrides: Record<string, string> = {}, { r
     SMS_ACCOUNT_SID: sms.accountSid,
     SMS_AUTH_TOKEN: sms.authToken,
     SMS_FROM: '+15005550006',
+    VPP_API_URL: vpp.baseUrl,
+    AGENT_POLL_INITIAL: '200ms',
+    AGENT_POLL_MAX: '1s',
+    AGENT_REMINDER_EVERY: '1s',
     TANDEM_ORGANIZATION: 'Acme',
     ...overrides,
   });
@@ -90,7 +104,7 @@ export async function startTestStack(overrides: Record<string, string> = {}, { r
     connection: nativeConnection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
-    deps: activityDepsFromEnv(env, database.db, box, { sandbox: false, publicUrl, apns: { origin: apns.origin, ca: sinkCa.certPem } }),
+    deps: activityDepsFromEnv(env, database.db, box, { sandbox: false, publicUrl, apns: { origin: apns.origin, ca: sinkCa.certPem }, vppEventPollMs: 100 }),
     workflowBundlePath: inject('workflowBundlePath'),
   });
   const workerRun = worker.run();
@@ -119,6 +133,7 @@ export async function startTestStack(overrides: Record<string, string> = {}, { r
     smtp,
     sms,
     apns,
+    vpp,
     pushCertificate,
     admin: (path, init = {}) =>
       fetch(`${baseUrl}${path}`, {
@@ -132,7 +147,7 @@ export async function startTestStack(overrides: Record<string, string> = {}, { r
       await nativeConnection.close();
       await connection.close();
       await database.stop();
-      await Promise.all([smtp.stop(), sms.stop(), apns.stop()]);
+      await Promise.all([smtp.stop(), sms.stop(), apns.stop(), vpp.stop()]);
     },
   };
 }

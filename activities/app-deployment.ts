@@ -1,0 +1,180 @@
+/**
+ * Apps and Books (VPP) deployment of the agent app: user licences (User Enrollment has no serial
+ * number, so device licences are impossible), InstallApplication with PurchaseMethod 1, status from
+ * the device's ManagedApplicationList answers, reminders, and licence release on disenrollment.
+ */
+import { ApplicationFailure, log } from '@temporalio/activity';
+import { sql } from 'kysely';
+import { enqueueCommand } from '../db/commands.js';
+import type { Db } from '../db/connection.js';
+import { VppSettingsStore } from '../db/settings.js';
+import type { SecretBox } from '../security/secret-box.js';
+import type { AgentActivities, AppTarget, EnrollmentActivities } from '../workflows/activity-types.js';
+import { esc } from './delivery/invite-message.js';
+import type { Mailer } from './delivery/mailer.js';
+import { once } from './effects.js';
+import { createVppClient, type VppClient } from './vpp/client.js';
+import { VppError } from './vpp/errors.js';
+
+export interface AppDeploymentDeps {
+  db: Db;
+  box: SecretBox;
+  organization: string;
+  mailer: Mailer;
+  vpp: { baseUrl: string; /** how often to poll VPP's async events */ eventPollMs?: number };
+}
+
+type Activities = Omit<AgentActivities, 'pushDevice'> & Pick<EnrollmentActivities, 'agentConfig' | 'releaseLicences'>;
+
+/** 9716: the VPP user already exists (an earlier deployment for the same person). */
+const alreadyExists = (err: unknown) =>
+  err instanceof VppError && (err.errorNumber === 9716 || (err.failures ?? []).every((f) => (f as { errorNumber?: number }).errorNumber === 9716));
+
+/** Turns a VppError into what the workflow understands (non-retryable types, Retry-After). */
+function asFailure(err: unknown): never {
+  if (!(err instanceof VppError)) throw err;
+  if (err.kind === 'no_licenses') throw ApplicationFailure.nonRetryable(err.message, 'NoLicences');
+  if (err.kind === 'token_invalid') throw ApplicationFailure.nonRetryable(`The Apps and Books token is expired or revoked: upload a new one. (${err.message})`, 'VppTokenInvalid');
+  if (err.kind === 'rejected') throw ApplicationFailure.nonRetryable(err.message, 'VppRejected');
+  throw ApplicationFailure.create({ message: err.message, type: 'VppUnavailable', ...(err.retryAfterMs ? { nextRetryDelay: err.retryAfterMs } : {}) });
+}
+
+export function appDeploymentActivities(deps: AppDeploymentDeps): Activities {
+  const { db, box } = deps;
+  const settings = new VppSettingsStore(db, box);
+
+  async function vpp(): Promise<{ client: VppClient; pricingParam: 'STDQ' | 'PLUS' }> {
+    const [config, token] = await Promise.all([settings.get(), settings.token()]);
+    if (!config || !token) throw ApplicationFailure.nonRetryable('no Apps and Books token is configured (PUT /api/v1/settings/vpp)', 'VppRejected');
+    return { client: createVppClient({ baseUrl: deps.vpp.baseUrl, sToken: token }), pricingParam: config.agent?.pricingParam ?? 'STDQ' };
+  }
+
+  const waitOptions = { pollMs: deps.vpp.eventPollMs ?? 5_000, timeoutMs: 50_000 };
+
+  async function userOf(enrollmentId: string) {
+    return db
+      .selectFrom('enrollments as e')
+      .innerJoin('users as u', 'u.id', 'e.user_id')
+      .select(['u.id', 'u.name', 'u.email', 'u.managed_apple_id', 'e.enrollment_type'])
+      .where('e.id', '=', enrollmentId)
+      .executeTakeFirstOrThrow();
+  }
+
+  return {
+    async agentConfig() {
+      const [config, token] = await Promise.all([settings.get(), settings.token()]);
+      return config?.agent && token ? { adamId: config.agent.adamId, bundleId: config.agent.bundleId } : null;
+    },
+
+    async assignLicence({ enrollmentId, adamId }) {
+      const { client, pricingParam } = await vpp();
+      const user = await userOf(enrollmentId);
+      try {
+        // Supplying the Managed Apple ID associates the VPP user at once (no invitation email).
+        const created = await client.createUsers([{ clientUserId: user.id, ...(user.managed_apple_id ? { managedAppleId: user.managed_apple_id } : {}) }]);
+        await client.waitForEvent(created.eventId, waitOptions).catch((err: unknown) => {
+          if (!alreadyExists(err)) throw err; // a second deployment for the same user
+        });
+        const associated = await client.associateAssets({ assets: [{ adamId, pricingParam }], clientUserIds: [user.id] }, { forUserEnrollment: user.enrollment_type === 'user' });
+        await client.waitForEvent(associated.eventId, waitOptions);
+      } catch (err) {
+        asFailure(err);
+      }
+      await db.updateTable('app_deployments').set({ licence: 'assigned', updated_at: sql`now()` }).where('enrollment_id', '=', enrollmentId).where('adam_id', '=', adamId).execute();
+    },
+
+    async queueAppInstall({ enrollmentId, adamId, idempotencyKey }) {
+      const device = await db.selectFrom('devices').select('id').where('enrollment_id', '=', enrollmentId).executeTakeFirstOrThrow();
+      const commandUuid = await enqueueCommand(db, box, {
+        deviceId: device.id,
+        requestType: 'InstallApplication',
+        // User-based licence; remove the app and its data when the device leaves management.
+        params: { iTunesStoreID: Number(adamId), Options: { PurchaseMethod: 1 }, ManagementFlags: 1 },
+        idempotencyKey,
+        requestedBy: 'agent-deployment',
+      });
+      return { commandUuid };
+    },
+
+    async checkAppStatus({ enrollmentId, bundleId, installCommandUuid, idempotencyKey }) {
+      const device = await db.selectFrom('devices').select('id').where('enrollment_id', '=', enrollmentId).executeTakeFirstOrThrow();
+      const install = await db.selectFrom('command_queue').select('created_at').where('command_uuid', '=', installCommandUuid).executeTakeFirstOrThrow();
+      const latest = await db
+        .selectFrom('command_queue')
+        .select('result')
+        .where('device_id', '=', device.id)
+        .where('request_type', '=', 'ManagedApplicationList')
+        .where('status', '=', 'acknowledged')
+        .where('answered_at', '>', install.created_at)
+        .orderBy('answered_at', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      const list = (latest?.result as { ManagedApplicationList?: Record<string, { Status?: string }> } | null)?.ManagedApplicationList;
+      await enqueueCommand(db, box, { deviceId: device.id, requestType: 'ManagedApplicationList', params: { Identifiers: [bundleId] }, idempotencyKey });
+      await db.updateTable('app_deployments').set({ last_checked_at: sql`now()` }).where('enrollment_id', '=', enrollmentId).where('bundle_id', '=', bundleId).execute();
+      return { deviceStatus: list?.[bundleId]?.Status ?? null };
+    },
+
+    async recordAppStatus({ enrollmentId, adamId, bundleId, status, detail, idempotencyKey }) {
+      await once(db, idempotencyKey, async () => {
+        const entry = JSON.stringify([{ at: new Date().toISOString(), status, ...(detail ? { detail } : {}) }]);
+        await db
+          .insertInto('app_deployments')
+          .values({ enrollment_id: enrollmentId, adam_id: adamId, bundle_id: bundleId, status: status as never, history: entry })
+          .onConflict((oc) =>
+            oc.columns(['enrollment_id', 'adam_id']).doUpdateSet({ status: status as never, history: sql`app_deployments.history || ${entry}::jsonb`, updated_at: sql`now()` }),
+          )
+          .execute();
+        if (status === 'vpp_token_invalid') {
+          await db
+            .insertInto('audit_log')
+            .values({ actor: 'tandem', action: 'alert.vpp_token_invalid', target_type: 'settings', target_id: 'vpp', details: JSON.stringify({ enrollmentId, detail }), request_id: null })
+            .execute();
+        }
+        return {};
+      });
+    },
+
+    async remindAppApproval({ enrollmentId, idempotencyKey }: AppTarget & { idempotencyKey: string }) {
+      const user = await userOf(enrollmentId);
+      if (!user.email) return;
+      await once(db, idempotencyKey, () => {
+        const text = `Hello ${user.name},\n\nYour iPhone is asking whether to install the ${deps.organization} app. Tap Install on the prompt to finish setting up your work apps. You can also decline.\n`;
+        return deps.mailer.send({
+          to: user.email!,
+          subject: `Please approve the ${deps.organization} app on your device`,
+          text,
+          html: `<p style="font:16px/1.5 -apple-system,Helvetica,Arial,sans-serif">${esc(text).replace(/\n/g, '<br>')}</p>`,
+          messageId: `<${idempotencyKey.replace(/[^A-Za-z0-9.-]/g, '.')}@tandem>`,
+        });
+      });
+    },
+
+    async releaseLicences({ enrollmentId }) {
+      const user = await userOf(enrollmentId);
+      const others = await db
+        .selectFrom('enrollments')
+        .select('id')
+        .where('user_id', '=', user.id)
+        .where('id', '!=', enrollmentId)
+        .where('status', 'in', ['enrolled', 'inactive', 'authenticated', 'profile_issued'])
+        .executeTakeFirst();
+      const held = await db.selectFrom('app_deployments').select(['adam_id']).where('enrollment_id', '=', enrollmentId).where('licence', '=', 'assigned').execute();
+      if (!held.length) return { released: 0 };
+      if (others) {
+        log.info('licence kept: the user has another enrollment', { enrollmentId });
+        await db.updateTable('app_deployments').set({ licence: 'released' }).where('enrollment_id', '=', enrollmentId).execute();
+        return { released: 0 };
+      }
+      const { client, pricingParam } = await vpp();
+      try {
+        const event = await client.disassociateAssets({ assets: held.map((h) => ({ adamId: h.adam_id, pricingParam })), clientUserIds: [user.id] });
+        await client.waitForEvent(event.eventId, waitOptions);
+      } catch (err) {
+        asFailure(err);
+      }
+      await db.updateTable('app_deployments').set({ licence: 'released', updated_at: sql`now()` }).where('enrollment_id', '=', enrollmentId).execute();
+      return { released: held.length };
+    },
+  };
+}

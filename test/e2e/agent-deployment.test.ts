@@ -1,0 +1,139 @@
+/**
+ * The agent app through Apps and Books, against a local VPP server speaking Apple's JSON and the
+ * simulator answering ManagedApplicationList: approved → installed; declined → denied until an
+ * admin sync; no licences → waiting → purchased → installed; 429 Retry-After honoured; an expired
+ * token surfaces to the admin; disenrolling mid-prompt cancels the deployment and returns the
+ * licence even when VPP fails twice first.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseInvite, SimulatedDevice } from '../../scripts/simulator/device.js';
+import { AGENT_ADAM_ID, AGENT_BUNDLE_ID, eventually, startTestStack, type TestStack } from '../support/stack.js';
+
+let stack: TestStack;
+const json = async (res: Response): Promise<any> => res.json();
+const tag = () => Math.random().toString(36).slice(2, 8);
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  const res = await stack.admin('/api/v1/settings/vpp', {
+    method: 'PUT',
+    body: JSON.stringify({ sToken: stack.vpp.sToken, agent: { adamId: AGENT_ADAM_ID, bundleId: AGENT_BUNDLE_ID } }),
+  });
+  expect(res.status, await res.clone().text()).toBe(200);
+  expect(await json(res)).toMatchObject({ orgName: 'Acme', agent: { adamId: AGENT_ADAM_ID }, warnings: [] });
+  // Tandem claimed the location and asked Apple to notify it.
+  const claim = stack.vpp.requests.find((r) => r.path.endsWith('/client/config') && r.method === 'POST');
+  expect(claim?.body).toMatchObject({ notificationUrl: `${stack.baseUrl}/vpp/notifications` });
+});
+afterAll(() => stack?.stop());
+
+/** Enrolls a simulated iPhone whose install prompt goes through `statuses`. */
+async function enroll(statuses: string[]) {
+  const email = `agent.${tag()}@example.com`;
+  const res = await stack.admin('/api/v1/enrollments', {
+    method: 'POST',
+    body: JSON.stringify({ user: { name: 'Agent User', email }, channel: 'email', ownership: 'personal', authMode: 'open', managedAppleId: `agent.${tag()}@acme.example` }),
+  });
+  const created = await json(res);
+  const invite = parseInvite((await stack.smtp.waitFor((m) => m.to.includes(email) && m.text.includes(created.id), 15_000)).text);
+  const device = new SimulatedDevice();
+  device.apps.set(Number(AGENT_ADAM_ID), { bundleId: AGENT_BUNDLE_ID, statuses });
+  device.installProfile(await device.enrollThroughPortal(invite.enrollmentUrl, { username: invite.username }));
+  await device.authenticate();
+  await device.tokenUpdate();
+  const userId = (await stack.database.db.selectFrom('enrollments').select('user_id').where('id', '=', created.id).executeTakeFirstOrThrow()).user_id;
+  return { id: created.id as string, device, email, userId };
+}
+
+/** Lets the device answer what arrives (as pushes would make it) until the agent reaches `status`. */
+async function untilAgent(e: { id: string; device: SimulatedDevice }, status: string, timeoutMs = 30_000) {
+  return eventually(
+    async () => {
+      await e.device.processCommands();
+      const d = await json(await stack.admin(`/api/v1/enrollments/${e.id}`));
+      return d.agent?.status === status ? d : undefined;
+    },
+    { timeoutMs, intervalMs: 150 },
+  );
+}
+
+describe('agent app deployment', { timeout: 90_000 }, () => {
+  it('installs once the user approves the prompt, with a user licence and reminders while it waits', async () => {
+    const e = await enroll(['Prompting', 'Prompting', 'Prompting', 'Prompting', 'Prompting', 'Managed']);
+    const detail = await untilAgent(e, 'installed');
+    expect(detail.agent).toMatchObject({ adamId: AGENT_ADAM_ID, bundleId: AGENT_BUNDLE_ID, licence: 'assigned' });
+    const statuses = detail.agent.history.map((h: any) => h.status);
+    expect(statuses).toEqual(expect.arrayContaining(['licensing', 'installing', 'prompting', 'installed']));
+    expect(detail.agent.history.find((h: any) => h.status === 'prompting').detail).toBe('Prompting');
+    expect(stack.vpp.licensesOf(e.userId)).toEqual([{ adamId: AGENT_ADAM_ID, pricingParam: 'STDQ' }]);
+    const install = e.device.received.find((c) => c.Command.RequestType === 'InstallApplication')!;
+    expect(install.Command).toMatchObject({ iTunesStoreID: Number(AGENT_ADAM_ID), Options: { PurchaseMethod: 1 } });
+    await stack.smtp.waitFor((m) => m.to.includes(e.email) && /approve/i.test(m.subject), 15_000);
+  });
+
+  it('records a denial, does not retry by itself, and installs after an admin sync', async () => {
+    const e = await enroll(['Prompting', 'UserRejected']);
+    await untilAgent(e, 'denied');
+    const installsBefore = e.device.received.filter((c) => c.Command.RequestType === 'InstallApplication').length;
+    await new Promise((r) => setTimeout(r, 1500));
+    await e.device.processCommands();
+    expect(e.device.received.filter((c) => c.Command.RequestType === 'InstallApplication').length).toBe(installsBefore);
+    expect((await json(await stack.admin(`/api/v1/enrollments/${e.id}`))).agent.status).toBe('denied');
+
+    e.device.apps.set(Number(AGENT_ADAM_ID), { bundleId: AGENT_BUNDLE_ID, statuses: ['Prompting', 'Managed'] });
+    expect((await stack.admin(`/api/v1/enrollments/${e.id}/agent/sync`, { method: 'POST' })).status).toBe(202);
+    await untilAgent(e, 'installed');
+  });
+
+  it('waits for licences, and resumes when they are purchased', async () => {
+    stack.vpp.setLicenses(AGENT_ADAM_ID, stack.vpp.assignedCount(AGENT_ADAM_ID));
+    const e = await enroll(['Prompting', 'Managed']);
+    await untilAgent(e, 'waiting_for_licences');
+    stack.vpp.setLicenses(AGENT_ADAM_ID, 50);
+    const resumed = await json(await stack.admin('/api/v1/settings/vpp/licences-purchased', { method: 'POST' }));
+    expect(resumed.resumed).toBeGreaterThanOrEqual(1);
+    await untilAgent(e, 'installed');
+  });
+
+  it('honours a 429 Retry-After from Apple', async () => {
+    stack.vpp.rateLimitNext(2);
+    const e = await enroll(['Managed']);
+    await untilAgent(e, 'installed');
+    const limited = stack.vpp.requests.find((r) => r.status === 429)!;
+    const next = stack.vpp.requests.find((r) => r.at > limited.at && r.authorized)!;
+    expect(next.at.getTime() - limited.at.getTime()).toBeGreaterThanOrEqual(1900);
+  });
+
+  it('disenrolling while the prompt waits cancels the deployment and returns the licence (after VPP failed twice)', async () => {
+    const e = await enroll(['Prompting']);
+    await untilAgent(e, 'prompting');
+    const assigned = stack.vpp.assignedCount(AGENT_ADAM_ID);
+    stack.vpp.failNext(503, { retryAfter: 1 });
+    stack.vpp.failNext(500);
+    await stack.admin(`/api/v1/enrollments/${e.id}/disenroll`, { method: 'POST' });
+    const gone = await eventually(async () => {
+      await e.device.processCommands().catch(() => undefined); // confirms RemoveProfile; refused (403) once gone
+      const d = await json(await stack.admin(`/api/v1/enrollments/${e.id}`));
+      return d.status === 'disenrolled' ? d : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 200 });
+    expect(gone.agent).toMatchObject({ status: 'cancelled', licence: 'released' });
+    expect(stack.vpp.assignedCount(AGENT_ADAM_ID)).toBe(assigned - 1);
+    expect(stack.vpp.licensesOf(e.userId)).toEqual([]);
+  });
+
+  it('surfaces an expired Apps and Books token to the admin', async () => {
+    stack.vpp.expireToken();
+    const e = await enroll(['Managed']);
+    const detail = await untilAgent(e, 'vpp_token_invalid');
+    expect(detail.agent.history.at(-1).detail).toMatch(/expired or revoked/);
+    const alert = await stack.database.db.selectFrom('audit_log').select('action').where('action', '=', 'alert.vpp_token_invalid').executeTakeFirst();
+    expect(alert).toBeDefined();
+  });
+});
+
+describe('Apps and Books notifications', () => {
+  it('refuses a wrong notification token and deduplicates by notificationId', async () => {
+    const wrong = await fetch(`${stack.baseUrl}/vpp/notifications`, { method: 'POST', headers: { authorization: 'Bearer nope', 'content-type': 'application/json' }, body: '{}' });
+    expect(wrong.status).toBe(403);
+  });
+});
