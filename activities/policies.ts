@@ -14,9 +14,10 @@ export function policyActivities({ db, box }: { db: Db; box: SecretBox }): Pick<
   return {
     async applyPolicies({ enrollmentId, idempotencyKey }) {
       const device = await db.selectFrom('devices').select(['id', 'kind', 'facts']).where('enrollment_id', '=', enrollmentId).executeTakeFirst();
-      if (!device) return { queued: 0 };
+      if (!device) return { queued: 0, apps: [] };
       const supervised = device.kind === 'device' && (device.facts as { deviceInformation?: { IsSupervised?: unknown } }).deviceInformation?.IsSupervised === true;
       let queued = 0;
+      const apps: { adamId: string; bundleId: string }[] = [];
       for (const policy of await policiesFor(db, box, enrollmentId)) {
         const done = await db
           .selectFrom('policy_applications')
@@ -26,6 +27,16 @@ export function policyActivities({ db, box }: { db: Db; box: SecretBox }): Pick<
           .where('version', '=', policy.version)
           .executeTakeFirst();
         if (done) continue;
+        apps.push(...policy.requiredApps);
+        if (!policy.profile) {
+          // Required apps only: the workflow deploys them through Apps and Books.
+          await db
+            .insertInto('policy_applications')
+            .values({ enrollment_id: enrollmentId, policy_id: policy.id, version: policy.version, command_uuid: null, refused_code: null, refused_message: null, notes: JSON.stringify([{ kind: 'required_apps', apps: policy.requiredApps }]) })
+            .onConflict((oc) => oc.columns(['enrollment_id', 'policy_id', 'version']).doNothing())
+            .execute();
+          continue;
+        }
         const plan = planAction({ type: 'install_profile', profile: { ...policy.profile, identifier: policyProfileIdentifier(policy.id) } }, { kind: device.kind, supervised });
         const record = { enrollment_id: enrollmentId, policy_id: policy.id, version: policy.version };
         if (!plan.ok) {
@@ -51,7 +62,7 @@ export function policyActivities({ db, box }: { db: Db; box: SecretBox }): Pick<
           .execute();
         queued += 1;
       }
-      return { queued };
+      return { queued, apps };
     },
   };
 }

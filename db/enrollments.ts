@@ -188,6 +188,8 @@ export interface EnrollmentDetail extends EnrollmentView {
   device: DeviceView | null;
   /** the agent app's deployment (Apps and Books), once it started */
   agent: AgentView | null;
+  /** every Apps and Books app deployed to this device (the agent app included) */
+  apps: AgentView[];
 }
 
 const viewColumns = [
@@ -244,14 +246,23 @@ export async function getEnrollment(db: Db, id: string): Promise<EnrollmentDetai
     ...toView(row),
     timeline: transitions.map((t) => ({ from: t.from_status, to: t.to_status, reason: t.reason, at: t.at.toISOString() })),
     device: await getDevice(db, id),
-    agent: await getAgent(db, id),
+    ...(await getApps(db, id)),
   };
 }
 
-async function getAgent(db: Db, enrollmentId: string): Promise<AgentView | null> {
-  const a = await db.selectFrom('app_deployments').selectAll().where('enrollment_id', '=', enrollmentId).orderBy('id').executeTakeFirst();
-  if (!a) return null;
-  return { adamId: a.adam_id, bundleId: a.bundle_id, status: a.status, licence: a.licence, lastCheckedAt: a.last_checked_at?.toISOString() ?? null, history: a.history };
+async function getApps(db: Db, enrollmentId: string): Promise<{ agent: AgentView | null; apps: AgentView[] }> {
+  const rows = await db.selectFrom('app_deployments').selectAll().where('enrollment_id', '=', enrollmentId).orderBy('id').execute();
+  const vpp = await db.selectFrom('settings').select('value').where('key', '=', 'vpp').executeTakeFirst();
+  const agentAdamId = (vpp?.value as { agent?: { adamId?: string } | null } | undefined)?.agent?.adamId;
+  const apps = rows.map((a) => ({
+    adamId: a.adam_id,
+    bundleId: a.bundle_id,
+    status: a.status,
+    licence: a.licence,
+    lastCheckedAt: a.last_checked_at?.toISOString() ?? null,
+    history: a.history,
+  }));
+  return { agent: apps.find((a) => a.adamId === agentAdamId) ?? null, apps };
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);

@@ -10,11 +10,26 @@ import type { Db } from './connection.js';
 
 const sealContext = (policyId: string) => `policy:${policyId}`;
 
+export interface RequiredApp {
+  adamId: string;
+  bundleId: string;
+}
+
 export interface PolicyInput {
   name: string;
   group: string | null;
-  profile: ProfileSpec;
+  /** a configuration profile, and/or apps every device in scope must have */
+  profile: ProfileSpec | null;
+  requiredApps: RequiredApp[];
 }
+
+interface StoredSpec {
+  profile: ProfileSpec | null;
+  requiredApps: RequiredApp[];
+}
+
+const openSpec = (box: SecretBox, id: string, sealed: Buffer): StoredSpec => JSON.parse(box.openText(sealed, sealContext(id))) as StoredSpec;
+const sealSpec = (box: SecretBox, id: string, input: PolicyInput) => box.seal(JSON.stringify({ profile: input.profile, requiredApps: input.requiredApps } satisfies StoredSpec), sealContext(id));
 
 export interface PolicyView {
   id: string;
@@ -22,6 +37,7 @@ export interface PolicyView {
   group: string | null;
   version: number;
   payloadKinds: string[];
+  requiredApps: RequiredApp[];
   updatedAt: string;
 }
 
@@ -35,7 +51,7 @@ export async function createPolicy(db: Db, box: SecretBox, input: PolicyInput): 
       .values({ name: input.name, group_name: input.group, spec_sealed: Buffer.alloc(0) })
       .returning(['id', 'version'])
       .executeTakeFirstOrThrow();
-    await trx.updateTable('policies').set({ spec_sealed: box.seal(JSON.stringify(input.profile), sealContext(row.id)) }).where('id', '=', row.id).execute();
+    await trx.updateTable('policies').set({ spec_sealed: sealSpec(box, row.id, input) }).where('id', '=', row.id).execute();
     return row;
   });
 }
@@ -46,7 +62,7 @@ export async function updatePolicy(db: Db, box: SecretBox, id: string, input: Po
     .set({
       name: input.name,
       group_name: input.group,
-      spec_sealed: box.seal(JSON.stringify(input.profile), sealContext(id)),
+      spec_sealed: sealSpec(box, id, input),
       version: sql`version + 1`,
       updated_at: sql`now()`,
     })
@@ -63,14 +79,18 @@ export async function deletePolicy(db: Db, id: string): Promise<boolean> {
 
 export async function listPolicies(db: Db, box: SecretBox): Promise<PolicyView[]> {
   const rows = await db.selectFrom('policies').selectAll().where('deleted_at', 'is', null).orderBy('created_at').execute();
-  return rows.map((r) => ({
-    id: r.id,
-    name: r.name,
-    group: r.group_name,
-    version: r.version,
-    payloadKinds: (JSON.parse(box.openText(r.spec_sealed, sealContext(r.id))) as ProfileSpec).payloads.map((p) => p.kind),
-    updatedAt: r.updated_at.toISOString(),
-  }));
+  return rows.map((r) => {
+    const spec = openSpec(box, r.id, r.spec_sealed);
+    return {
+      id: r.id,
+      name: r.name,
+      group: r.group_name,
+      version: r.version,
+      payloadKinds: spec.profile?.payloads.map((p) => p.kind) ?? [],
+      requiredApps: spec.requiredApps,
+      updatedAt: r.updated_at.toISOString(),
+    };
+  });
 }
 
 /** Policies that apply to an enrollment (everyone's, and its user's groups'), with their specs. */
@@ -88,7 +108,7 @@ export async function policiesFor(db: Db, box: SecretBox, enrollmentId: string) 
     .where((eb) => eb.or([eb('group_name', 'is', null), ...(user.groups.length ? [eb('group_name', 'in', user.groups)] : [])]))
     .orderBy('created_at')
     .execute();
-  return rows.map((r) => ({ id: r.id, name: r.name, version: r.version, profile: JSON.parse(box.openText(r.spec_sealed, sealContext(r.id))) as ProfileSpec }));
+  return rows.map((r) => ({ id: r.id, name: r.name, version: r.version, ...openSpec(box, r.id, r.spec_sealed) }));
 }
 
 /** Enrolled enrollments a policy reaches, to tell their workflows it changed. */

@@ -61,6 +61,11 @@ export const adminActionSchema = z.discriminatedUnion(
       removeOnUnenroll: z.boolean().optional(),
       /** Bind the app to a per-app VPN (the per_app_vpn payload's vpnUuid). */
       vpnUuid: z.guid().optional(),
+      /**
+       * The app's bundle id. With an Apps and Books token configured, Tandem then deploys it like
+       * the agent app: a user licence, the install, and the user's approval tracked to the end.
+       */
+      bundleId: bundleId.optional(),
     }),
     z.strictObject({ type: z.literal('remove_application'), identifier: bundleId }),
     z.strictObject({ type: z.literal('install_profile'), profile: profileSpecSchema }),

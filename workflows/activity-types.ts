@@ -42,8 +42,8 @@ export interface EnrollmentActivities {
   cleanUpEnrollment(input: Keyed & { reason: string }): Promise<void>;
   /** Tells the user their work data was removed from the device. */
   notifyDisenrolled(input: Keyed): Promise<{ sent: boolean }>;
-  /** Queues the policy versions this enrollment has not received yet; returns how many. */
-  applyPolicies(input: Keyed): Promise<{ queued: number }>;
+  /** Queues the policy versions this enrollment has not received yet; returns how many, and the required apps. */
+  applyPolicies(input: Keyed): Promise<{ queued: number; apps?: { adamId: string; bundleId: string }[] }>;
   /** The agent app to deploy, if one is configured with an Apps and Books token. */
   agentConfig(input: Keyed): Promise<{ adamId: string; bundleId: string } | null>;
   /** Returns the user's Apps and Books licences when they have no other enrollment. */

@@ -22,7 +22,7 @@ import {
   adminActionUpdate,
   agentDefaults,
   agentEventSignal,
-  agentWorkflowId,
+  appDeploymentWorkflowId,
   enrollmentEventSignal,
   enrollmentStatusQuery,
   type EnrollmentEvent,
@@ -65,10 +65,11 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
   let inactiveBecauseUnregistered = false;
   let nextContactCheckAt = 0;
   let policyRounds = 0;
-  // The agent app's deployment runs as a child in its own scope, cancelled on disenrollment.
-  let agent: { handle: ChildWorkflowHandle<typeof agentDeploymentWorkflow>; running: boolean } | undefined;
+  // App deployments (the agent app and any other) run as children in one scope, cancelled on disenrollment.
+  const apps = new Map<string, { handle: ChildWorkflowHandle<typeof agentDeploymentWorkflow>; running: boolean }>();
   let agentTarget: { adamId: string; bundleId: string } | null = null;
-  const agentScope = new CancellationScope();
+  const appScope = new CancellationScope();
+  const anyAppRunning = () => [...apps.values()].some((a) => a.running);
 
   const snapshot = (): EnrollmentSnapshot => ({ enrollmentId: input.enrollmentId, status: machine.status, enrollmentType, invitesSent });
   setHandler(enrollmentStatusQuery, snapshot);
@@ -124,19 +125,23 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
     if (outcome === 'unregistered' && machine.status === 'enrolled') await becomeInactive('APNs reports the device token as Unregistered (410)', true);
   };
 
-  const startAgent = async () => {
-    if (!agentTarget) return;
-    const target = agentTarget;
-    const handle = await agentScope.run(() =>
+  /** Deploys an app through Apps and Books as a child; a deployment already running is asked to sync. */
+  const startApp = async (target: { adamId: string; bundleId: string }) => {
+    const existing = apps.get(target.adamId);
+    if (existing?.running) {
+      await existing.handle.signal(agentEventSignal, { type: 'sync' });
+      return;
+    }
+    const handle = await appScope.run(() =>
       startChild(agentDeploymentWorkflow, {
-        workflowId: agentWorkflowId(input.enrollmentId),
-        args: [{ enrollmentId: input.enrollmentId, ...target, ...(input.agent ?? agentDefaults) }],
+        workflowId: appDeploymentWorkflowId(input.enrollmentId, target.adamId),
+        args: [{ enrollmentId: input.enrollmentId, adamId: target.adamId, bundleId: target.bundleId, ...(input.agent ?? agentDefaults) }],
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
         cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
       }),
     );
     const current = { handle, running: true };
-    agent = current;
+    apps.set(target.adamId, current);
     void handle.result().then(
       () => void (current.running = false),
       () => void (current.running = false),
@@ -145,9 +150,9 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
 
   /** Cleanup first (it must happen even if this workflow is cancelled), then the final state. */
   const finishDisenrollment = async (reason: string) => {
-    if (agent?.running) {
-      agentScope.cancel(); // a deployment waiting for approval ends cleanly
-      await condition(() => !agent?.running);
+    if (anyAppRunning()) {
+      appScope.cancel(); // a deployment waiting for approval ends cleanly
+      await condition(() => !anyAppRunning());
     }
     await CancellationScope.nonCancellable(async () => {
       await activities.cleanUpEnrollment({ ...key('cleanup'), reason });
@@ -180,20 +185,26 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
         nextContactCheckAt = Date.now() + inactiveAfterMs;
         await activities.queueInitialCommands(key('initial-commands'));
         // Policies arrived after the first enrollments ran: older histories never applied them here.
-        if (patched('policies')) await activities.applyPolicies(key('policies:0'));
+        const requiredApps = patched('policies') ? (await activities.applyPolicies(key('policies:0'))).apps : undefined;
         await afterPush(await activities.pushDevice(key('push:initial-commands')));
         if (patched('agent-deployment')) {
           agentTarget = await activities.agentConfig(key('agent-config'));
-          await startAgent();
+          if (agentTarget) await startApp(agentTarget);
+          for (const app of requiredApps ?? []) await startApp(app);
         }
+        return;
+      case 'app_install_requested':
+        if (status === 'enrolled' || status === 'inactive') await startApp({ adamId: event.adamId, bundleId: event.bundleId });
         return;
       case 'agent_sync':
       case 'licences_available':
         if (status !== 'enrolled' && status !== 'inactive') return;
-        if (agent?.running) await agent.handle.signal(agentEventSignal, { type: event.type === 'agent_sync' ? 'sync' : 'licences_available' });
-        else if (event.type === 'agent_sync') {
+        for (const app of apps.values()) {
+          if (app.running) await app.handle.signal(agentEventSignal, { type: event.type === 'agent_sync' ? 'sync' : 'licences_available' });
+        }
+        if (event.type === 'agent_sync') {
           agentTarget ??= await activities.agentConfig(key(`agent-config:${Date.now()}`));
-          await startAgent();
+          if (agentTarget && !apps.get(agentTarget.adamId)?.running) await startApp(agentTarget);
         }
         return;
       case 'checked_out':
@@ -214,8 +225,9 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
       case 'policies_changed':
         if (status === 'enrolled' || status === 'inactive') {
           policyRounds += 1;
-          const { queued } = await activities.applyPolicies(key(`policies:${policyRounds}`));
+          const { queued, apps: requiredApps } = await activities.applyPolicies(key(`policies:${policyRounds}`));
           if (queued) await afterPush(await activities.pushDevice(key(`push:policies:${policyRounds}`)));
+          for (const app of requiredApps ?? []) if (!apps.has(app.adamId)) await startApp(app);
         }
         return;
       case 'device_seen':

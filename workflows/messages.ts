@@ -62,6 +62,8 @@ export type EnrollmentEvent =
   | { type: 'agent_sync' }
   /** Apps and Books licences were purchased (admin action or ASSET_COUNT notification) */
   | { type: 'licences_available' }
+  /** an Apps and Books app to deploy (Install Application action, Required Apps policy) */
+  | { type: 'app_install_requested'; adamId: string; bundleId: string }
   | { type: 'resend_requested' }
   | { type: 'cancel_requested'; reason: string };
 
@@ -97,7 +99,7 @@ export interface AdminActionAccepted {
 
 export const adminActionUpdate = defineUpdate<AdminActionAccepted, [AdminActionRequest]>('adminAction');
 
-/** The agent app's deployment, a child of the enrollment workflow. */
+/** An app's deployment through Apps and Books (the agent app, or any other), a child of the enrollment workflow. */
 export interface AgentDeploymentInput extends AgentDurations {
   enrollmentId: string;
   adamId: string;
@@ -106,4 +108,5 @@ export interface AgentDeploymentInput extends AgentDurations {
 
 export type AgentEvent = { type: 'sync' } | { type: 'licences_available' };
 export const agentEventSignal = defineSignal<[AgentEvent]>('agentEvent');
-export const agentWorkflowId = (enrollmentId: string) => `agent/${enrollmentId}`;
+/** One deployment per app and enrollment: the agent app and any other Apps and Books app. */
+export const appDeploymentWorkflowId = (enrollmentId: string, adamId: string) => `app/${enrollmentId}/${adamId}`;

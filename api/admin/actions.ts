@@ -8,7 +8,10 @@ import { randomUUID } from 'node:crypto';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { sql } from 'kysely';
 import { enqueueCommand } from '../../db/commands.js';
-import { adminActionSchema, planAction } from '../../mdm/actions.js';
+import { recordEnrollmentEvent } from '../../db/outbox.js';
+import { VppSettingsStore } from '../../db/settings.js';
+import { appDeploymentWorkflowId } from '../../workflows/messages.js';
+import { adminActionSchema, effectivePasscodePolicy, planAction } from '../../mdm/actions.js';
 import type { AppDeps } from '../app.js';
 import { ApiError } from '../errors.js';
 import type { AppEnv } from '../types.js';
@@ -23,6 +26,11 @@ const ActionAccepted = z
     requestType: z.string(),
     status: z.string(),
     notes: z.array(z.object({ kind: z.string(), key: z.string().optional(), message: z.string() })),
+    deployment: z.string().optional().openapi({ description: 'for Apps and Books apps: the deployment workflow (app/<enrollment>/<adamId>)' }),
+    effectivePasscodePolicy: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .openapi({ description: 'what the device will actually enforce (User Enrollment: passcode required, 6 characters, no simple value, complexity not enforceable)' }),
   })
   .openapi('ActionAccepted');
 
@@ -100,6 +108,19 @@ export function actionRoutes(deps: AppDeps) {
     const plan = planAction(action, { kind: target.kind, supervised });
     if (!plan.ok) throw new ApiError(422, plan.code, plan.message, plan.details);
 
+    // Apps and Books apps with a known bundle id go through the app deployment workflow (licence,
+    // install, approval), like the agent app.
+    if (action.type === 'install_application' && action.bundleId && (await new VppSettingsStore(deps.db, deps.box).token())) {
+      const adamId = String(action.itunesStoreId);
+      await recordEnrollmentEvent(deps.db, id, { type: 'app_install_requested', adamId, bundleId: action.bundleId }, `app-install:${adamId}:${c.req.valid('header')['idempotency-key'] ?? randomUUID()}`);
+      await deps.db
+        .insertInto('audit_log')
+        .values({ actor: c.get('actor').name, action: 'device.action', target_type: 'enrollment', target_id: id, details: JSON.stringify({ type: action.type, adamId }), request_id: c.get('requestId') })
+        .execute();
+      void deps.relay.kick();
+      return c.json({ commandUuid: '', requestType: 'InstallApplication', status: 'deploying', notes: [], deployment: appDeploymentWorkflowId(id, adamId) }, 202);
+    }
+
     const idempotencyKey = `admin:${id}:${c.req.valid('header')['idempotency-key'] ?? randomUUID()}`;
     const existing = await deps.db.selectFrom('command_queue').select(['command_uuid', 'request_type', 'status']).where('idempotency_key', '=', idempotencyKey).executeTakeFirst();
     if (existing && existing.status !== 'staged') {
@@ -141,7 +162,17 @@ export function actionRoutes(deps: AppDeps) {
       await deps.db.updateTable('command_queue').set({ status: 'refused', answered_at: sql`now()` }).where('command_uuid', '=', commandUuid).execute();
       throw new ApiError(422, outcome.code, outcome.message, (outcome.details as Record<string, unknown> | undefined) ?? undefined);
     }
-    return c.json({ commandUuid, requestType: plan.requestType, status: 'queued', notes: plan.notes }, 202);
+    const passcode = action.type === 'install_profile' ? action.profile.payloads.find((p) => p.kind === 'passcode') : undefined;
+    return c.json(
+      {
+        commandUuid,
+        requestType: plan.requestType,
+        status: 'queued',
+        notes: plan.notes,
+        ...(passcode ? { effectivePasscodePolicy: effectivePasscodePolicy(target.kind, passcode) as unknown as Record<string, unknown> } : {}),
+      },
+      202,
+    );
   });
 
   app.openapi(listCommands, async (c) => {

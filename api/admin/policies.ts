@@ -14,12 +14,26 @@ const PolicyBody = z
   .object({
     name: z.string().trim().min(1).max(200),
     assignTo: z.union([z.object({ all: z.literal(true) }), z.object({ group: z.string().trim().min(1).max(100) })]),
-    profile: profileSpecSchema,
+    profile: profileSpecSchema.optional(),
+    requiredApps: z
+      .array(z.object({ adamId: z.string().regex(/^\d+$/), bundleId: z.string().min(3).max(255) }))
+      .max(50)
+      .default([])
+      .openapi({ description: 'Apps and Books apps every device in scope gets (user licence, install, approval tracked)' }),
   })
+  .refine((p) => p.profile || p.requiredApps.length, { message: 'a policy needs a profile, required apps, or both', path: ['profile'] })
   .openapi('PolicyInput');
 
 const Policy = z
-  .object({ id: z.uuid(), name: z.string(), group: z.string().nullable(), version: z.number().int(), payloadKinds: z.array(z.string()), updatedAt: z.iso.datetime() })
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    group: z.string().nullable(),
+    version: z.number().int(),
+    payloadKinds: z.array(z.string()),
+    requiredApps: z.array(z.object({ adamId: z.string(), bundleId: z.string() })),
+    updatedAt: z.iso.datetime(),
+  })
   .openapi('Policy');
 
 const Saved = z.object({ id: z.uuid(), version: z.number().int(), enrollmentsNotified: z.number().int() }).openapi('PolicySaved');
@@ -101,7 +115,7 @@ export function policyRoutes(deps: AppDeps) {
   app.openapi(create, async (c) => {
     const body = c.req.valid('json');
     const group = 'group' in body.assignTo ? body.assignTo.group : null;
-    const saved = await createPolicy(deps.db, deps.box, { name: body.name, group, profile: body.profile });
+    const saved = await createPolicy(deps.db, deps.box, { name: body.name, group, profile: body.profile ?? null, requiredApps: body.requiredApps });
     await audit(c.get('actor').name, 'policy.create', saved.id, c.get('requestId'));
     const enrollmentsNotified = await notify(deps.db, group, saved.id, saved.version);
     void deps.relay.kick();
@@ -111,7 +125,7 @@ export function policyRoutes(deps: AppDeps) {
   app.openapi(update, async (c) => {
     const body = c.req.valid('json');
     const group = 'group' in body.assignTo ? body.assignTo.group : null;
-    const saved = await updatePolicy(deps.db, deps.box, c.req.valid('param').id, { name: body.name, group, profile: body.profile });
+    const saved = await updatePolicy(deps.db, deps.box, c.req.valid('param').id, { name: body.name, group, profile: body.profile ?? null, requiredApps: body.requiredApps });
     if (!saved) throw new ApiError(404, 'policy_not_found', 'No policy has this id.');
     await audit(c.get('actor').name, 'policy.update', saved.id, c.get('requestId'));
     const enrollmentsNotified = await notify(deps.db, group, saved.id, saved.version);

@@ -111,6 +111,7 @@ describe('on a user-enrolled device', () => {
     expect(res.status).toBe(202);
     const accepted = await json(res);
     expect(accepted.notes.some((n: any) => n.kind === 'ignored_on_user_enrollment')).toBe(true);
+    expect(accepted.effectivePasscodePolicy).toMatchObject({ passcodeRequired: true, minLength: 6, allowSimple: false, complexityEnforceable: false });
     const ran = await userEnrolled.device.processCommands();
     const install = ran.find((c) => c.Command.RequestType === 'InstallProfile')!;
     expect(install.CommandUUID).toBe(accepted.commandUuid);

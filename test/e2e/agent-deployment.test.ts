@@ -121,6 +121,56 @@ describe('agent app deployment', { timeout: 90_000 }, () => {
     expect(stack.vpp.licensesOf(e.userId)).toEqual([]);
   });
 
+});
+
+describe('any Apps and Books app', { timeout: 90_000 }, () => {
+  const OTHER_ADAM_ID = '987654321';
+  const OTHER_BUNDLE_ID = 'com.acme.expenses';
+
+  it('the Install Application action reuses the deployment workflow', async () => {
+    stack.vpp.setLicenses(OTHER_ADAM_ID, 10);
+    const e = await enroll(['Managed']);
+    await untilAgent(e, 'installed');
+    e.device.apps.set(Number(OTHER_ADAM_ID), { bundleId: OTHER_BUNDLE_ID, statuses: ['Prompting', 'Managed'] });
+    const res = await stack.admin(`/api/v1/enrollments/${e.id}/actions`, {
+      method: 'POST',
+      body: JSON.stringify({ type: 'install_application', itunesStoreId: Number(OTHER_ADAM_ID), bundleId: OTHER_BUNDLE_ID }),
+    });
+    expect(res.status).toBe(202);
+    expect(await json(res)).toMatchObject({ status: 'deploying', deployment: `app/${e.id}/${OTHER_ADAM_ID}` });
+    const detail = await eventually(
+      async () => {
+        await e.device.processCommands();
+        const d = await json(await stack.admin(`/api/v1/enrollments/${e.id}`));
+        return d.apps.find((a: any) => a.adamId === OTHER_ADAM_ID)?.status === 'installed' ? d : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 150 },
+    );
+    expect(detail.agent.adamId).toBe(AGENT_ADAM_ID);
+    expect(stack.vpp.licensesOf(e.userId).map((l) => l.adamId).sort()).toEqual([AGENT_ADAM_ID, OTHER_ADAM_ID].sort());
+  });
+
+  it('a Required Apps policy deploys its apps to every device it reaches', async () => {
+    const policy = await stack.admin('/api/v1/policies', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'Expenses for all', assignTo: { all: true }, requiredApps: [{ adamId: OTHER_ADAM_ID, bundleId: OTHER_BUNDLE_ID }] }),
+    });
+    expect(policy.status).toBe(201);
+    const e = await enroll(['Managed']);
+    e.device.apps.set(Number(OTHER_ADAM_ID), { bundleId: OTHER_BUNDLE_ID, statuses: ['Managed'] });
+    await eventually(
+      async () => {
+        await e.device.processCommands();
+        const d = await json(await stack.admin(`/api/v1/enrollments/${e.id}`));
+        return d.apps.length === 2 && d.apps.every((a: any) => a.status === 'installed') ? d : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 150 },
+    );
+  });
+});
+
+// Last: the token stays expired for the rest of this file.
+describe('an expired token', { timeout: 90_000 }, () => {
   it('surfaces an expired Apps and Books token to the admin', async () => {
     stack.vpp.expireToken();
     const e = await enroll(['Managed']);
