@@ -16,6 +16,7 @@ import { ConflictError } from '../db/errors.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { accountEnrollmentRoutes } from './account/routes.js';
 import { actionRoutes } from './admin/actions.js';
+import { auditRoutes } from './admin/audit.js';
 import { policyRoutes } from './admin/policies.js';
 import { vppAdminRoutes, vppNotificationRoutes } from './admin/vpp.js';
 import { directoryRoutes } from './admin/directory.js';
@@ -25,6 +26,7 @@ import { sandboxRoutes } from './ops/sandbox.js';
 import { portalRoutes } from './portal/routes.js';
 import { enrollmentRoutes } from './admin/enrollments.js';
 import { requireAdmin } from './auth.js';
+import { clientAddress, rateLimit } from './rate-limit.js';
 import { ApiError, errorBody, sendError, validationError } from './errors.js';
 import { docsRoutes } from './ops/docs.js';
 import { healthRoutes } from './ops/health.js';
@@ -48,6 +50,15 @@ export interface AppDeps {
 
 const ADMIN_BODY_LIMIT = 1024 * 1024;
 
+/** Connection-level failures (refused, reset, timeout, shutting down): the request can be retried. */
+function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006'].includes(e.code ?? '') ||
+    /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED/i.test(e.message ?? '')
+  );
+}
+
 export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
   const full: AppDeps = {
     ...deps,
@@ -70,6 +81,19 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
 
   app.route('/', healthRoutes(deps.db, deps.gateway));
 
+  // Sign-in forms: per client address, per minute (the per-invite lockout counts wrong passwords).
+  const signInLimit = rateLimit({ limit: deps.env.RATE_LIMIT_SIGN_IN, windowMs: 60_000, trustProxy: deps.env.TRUST_PROXY });
+  app.on('POST', ['/enroll/:id/sign-in', '/account-enrollment/sign-in'], signInLimit);
+  // The admin API: per token (or address), per minute.
+  app.use(
+    '/api/v1/*',
+    rateLimit({
+      limit: deps.env.RATE_LIMIT_API,
+      windowMs: 60_000,
+      key: (c) => c.req.header('authorization') ?? clientAddress(c, deps.env.TRUST_PROXY),
+    }),
+  );
+
   const admin = new OpenAPIHono<AppEnv>({ defaultHook: full.validationHook });
   admin.use(
     bodyLimit({
@@ -80,13 +104,14 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
       },
     }),
   );
-  for (const path of ['/enrollments', '/enrollments/*', '/settings/*', '/users', '/users/*', '/policies', '/policies/*']) admin.use(path, requireAdmin(deps.db));
+  for (const path of ['/enrollments', '/enrollments/*', '/settings/*', '/users', '/users/*', '/policies', '/policies/*', '/audit']) admin.use(path, requireAdmin(deps.db));
   admin.route('/', enrollmentRoutes(full));
   admin.route('/', settingsRoutes(full));
   admin.route('/', directoryRoutes(full));
   admin.route('/', actionRoutes(full));
   admin.route('/', policyRoutes(full));
   admin.route('/', vppAdminRoutes(full));
+  admin.route('/', auditRoutes(full));
   admin.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
   admin.doc31('/openapi.json', {
     openapi: '3.1.0',
@@ -122,6 +147,11 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
     if (err instanceof HTTPException) {
       const code = /malformed json/i.test(err.message) ? 'malformed_json' : 'bad_request';
       return c.json(errorBody(code, err.message), err.status);
+    }
+    if (isDatabaseUnavailable(err)) {
+      deps.log.warn({ reqId: c.get('requestId'), err: String(err) }, 'database unavailable');
+      c.header('Retry-After', '5');
+      return c.json(errorBody('database_unavailable', 'The database is unreachable; retry shortly.'), 503);
     }
     deps.log.error({ reqId: c.get('requestId'), err }, 'unhandled error');
     return c.json(errorBody('internal_error', 'Something went wrong on our side; the request id identifies it in the logs.', { requestId: c.get('requestId') }), 500);

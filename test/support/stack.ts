@@ -37,6 +37,11 @@ export interface TestStack {
   vpp: VppServer;
   /** the push certificate uploaded through the API */
   pushCertificate: CertificateAndKey;
+  /** simulated crashes and restarts (fault tests) */
+  stopWorker(): Promise<void>;
+  startWorker(): Promise<void>;
+  stopApi(): Promise<void>;
+  startApi(): Promise<void>;
   /** fetch against the API with the admin token */
   admin(path: string, init?: RequestInit): Promise<Response>;
   stop(): Promise<void>;
@@ -56,6 +61,9 @@ export function testEnv(overrides: Record<string, string> = {}): Env {
       TEMPORAL_ADDRESS: inject('temporalAddress'),
       TEMPORAL_TASK_QUEUE: `tandem-test-${randomBytes(6).toString('hex')}`,
       TANDEM_MASTER_KEY: generateMasterKey(),
+      // Whole suites sign in and poll from one address; the limits have their own test.
+      RATE_LIMIT_SIGN_IN: '100000',
+      RATE_LIMIT_API: '100000',
       ...overrides,
     },
     'test',
@@ -100,20 +108,24 @@ export async function startTestStack(overrides: Record<string, string> = {}, { r
   const publicUrl = `http://127.0.0.1:${port}`;
   env.PUBLIC_URL = publicUrl;
   const nativeConnection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
-  const worker = await createTandemWorker({
-    connection: nativeConnection,
-    namespace: env.TEMPORAL_NAMESPACE,
-    taskQueue: env.TEMPORAL_TASK_QUEUE,
-    deps: activityDepsFromEnv(env, database.db, box, { sandbox: false, publicUrl, apns: { origin: apns.origin, ca: sinkCa.certPem }, vppEventPollMs: 100 }),
-    workflowBundlePath: inject('workflowBundlePath'),
-  });
-  const workerRun = worker.run();
+  const launchWorker = async () => {
+    const w = await createTandemWorker({
+      connection: nativeConnection,
+      namespace: env.TEMPORAL_NAMESPACE,
+      taskQueue: env.TEMPORAL_TASK_QUEUE,
+      deps: activityDepsFromEnv(env, database.db, box, { sandbox: false, publicUrl, apns: { origin: apns.origin, ca: sinkCa.certPem }, vppEventPollMs: 100 }),
+      workflowBundlePath: inject('workflowBundlePath'),
+    });
+    return { worker: w, run: w.run() };
+  };
+  let running = await launchWorker();
 
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
-  const api = await startApi({ env, db: database.db, box, temporal: client, log, relay: { pollIntervalMs: relayPollIntervalMs } });
+  const launchApi = () => startApi({ env, db: database.db, box, temporal: client, log, relay: { pollIntervalMs: relayPollIntervalMs } });
+  let api: RunningApi | undefined = await launchApi();
   const baseUrl = `http://127.0.0.1:${api.port}`;
-  if (api.url !== publicUrl) throw new Error(`the API serves ${api.url}, expected ${publicUrl}`);
+  if (api!.url !== publicUrl) throw new Error(`the API serves ${api.url}, expected ${publicUrl}`);
 
   const uploaded = await fetch(`${baseUrl}/api/v1/settings/apns`, {
     method: 'PUT',
@@ -122,14 +134,14 @@ export async function startTestStack(overrides: Record<string, string> = {}, { r
   });
   if (uploaded.status !== 200) throw new Error(`uploading the push certificate failed: ${uploaded.status} ${await uploaded.text()}`);
 
-  return {
+  const stack: TestStack = {
     env,
     baseUrl,
     adminToken,
     database,
     client,
-    api,
-    worker,
+    api: api!,
+    worker: running.worker,
     smtp,
     sms,
     apns,
@@ -140,16 +152,33 @@ export async function startTestStack(overrides: Record<string, string> = {}, { r
         ...init,
         headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json', ...(init.headers ?? {}) },
       }),
+    async stopWorker() {
+      running.worker.worker.shutdown();
+      await running.run;
+    },
+    async startWorker() {
+      running = await launchWorker();
+      stack.worker = running.worker;
+    },
+    async stopApi() {
+      await api?.stop();
+      api = undefined;
+    },
+    async startApi() {
+      api = await launchApi();
+      stack.api = api;
+    },
     async stop() {
-      await api.stop();
-      worker.worker.shutdown();
-      await workerRun;
+      await api?.stop();
+      if (running.worker.worker.getState() === 'RUNNING') running.worker.worker.shutdown();
+      await running.run;
       await nativeConnection.close();
       await connection.close();
       await database.stop();
       await Promise.all([smtp.stop(), sms.stop(), apns.stop(), vpp.stop()]);
     },
   };
+  return stack;
 }
 
 /** Polls `probe` until it returns a value (not undefined) or the deadline passes. */
