@@ -97,7 +97,7 @@ describe.skipIf(!cli)('npm start (dev launcher)', () => {
         await eventually(async () => {
           const d = await client.workflow.getHandle(workflowId).describe();
           return d.typedSearchAttributes.get(EnrollmentStatusKey) === 'invited' ? d : undefined;
-        });
+        }, { timeoutMs: 60_000 });
       } finally {
         await connection.close();
       }
@@ -111,7 +111,7 @@ describe.skipIf(!cli)('npm start (dev launcher)', () => {
       await eventually(async () => {
         const res = await fetch(`${first.apiUrl}/api/v1/enrollments/${id}`, { headers: { authorization: `Bearer ${token}` } });
         return ((await res.json()) as { status: string }).status === 'enrolled' ? true : undefined;
-      });
+      }, { timeoutMs: 60_000 });
       expect(await stop(first)).toBe(0);
 
       // Everything is down: the ports are free again.
