@@ -41,6 +41,8 @@ export interface NewEnrollmentRequest {
   lifecycle: LifecycleDurations;
   actor: string;
   requestId?: string | undefined;
+  /** scoped to the actor: a retried request returns the enrollment it created */
+  idempotencyKey?: string | undefined;
 }
 
 export interface CreatedEnrollment {
@@ -49,6 +51,8 @@ export interface CreatedEnrollment {
   username: string;
   expiresAt: Date;
   workflowId: string;
+  /** true when an earlier request with the same Idempotency-Key created it */
+  replayed?: boolean;
 }
 
 /** Reuses the user with the same email (case-insensitive); updates what the admin re-sent. */
@@ -95,6 +99,11 @@ export async function createEnrollment(db: Db, req: NewEnrollmentRequest): Promi
   const id = randomUUID();
   const workflowId = enrollmentWorkflowId(id);
   const username = req.user.email ?? req.user.phone!;
+  const key = req.idempotencyKey ? `${req.actor}:${req.idempotencyKey}` : null;
+  if (key) {
+    const earlier = await db.selectFrom('enrollments').select(['id', 'status', 'username', 'expires_at', 'workflow_id']).where('idempotency_key', '=', key).executeTakeFirst();
+    if (earlier) return { id: earlier.id, status: earlier.status, username: earlier.username, expiresAt: earlier.expires_at, workflowId: earlier.workflow_id, replayed: true };
+  }
   return db.transaction().execute(async (trx) => {
     const userId = await upsertUser(trx, req.user, req.managedAppleId);
     const row = await trx
@@ -111,6 +120,7 @@ export async function createEnrollment(db: Db, req: NewEnrollmentRequest): Promi
         workflow_id: workflowId,
         expires_at: sql`now() + ${`${req.inviteTtlMs} milliseconds`}::interval`,
         created_by: req.actor,
+        idempotency_key: key,
       })
       .returning(['status', 'expires_at'])
       .executeTakeFirstOrThrow();

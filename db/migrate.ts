@@ -5,6 +5,7 @@ import * as m0003 from './migrations/0003_account_driven.js';
 import * as m0004 from './migrations/0004_admin_commands.js';
 import * as m0005 from './migrations/0005_policies.js';
 import * as m0006 from './migrations/0006_agent_deployment.js';
+import * as m0007 from './migrations/0007_request_idempotency.js';
 
 /** Ordered, in-code migrations: bundler- and test-friendly, no file-system scanning. */
 export const migrations: Record<string, Migration> = {
@@ -14,6 +15,7 @@ export const migrations: Record<string, Migration> = {
   '0004_admin_commands': m0004,
   '0005_policies': m0005,
   '0006_agent_deployment': m0006,
+  '0007_request_idempotency': m0007,
 };
 
 function migrator(db: Kysely<any>): Migrator {

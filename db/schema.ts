@@ -40,6 +40,8 @@ export interface EnrollmentsTable {
   ownership: Ownership;
   /** null until the user decides (ownership `user_choice`) */
   enrollment_type: EnrollmentKind | null;
+  /** the admin's Idempotency-Key for the request that created it */
+  idempotency_key: ColumnType<string | null, string | null | undefined, never>;
   /** the user's answer when ownership is `user_choice` */
   device_ownership: 'personal' | 'corporate' | null;
   auth_mode: AuthMode;

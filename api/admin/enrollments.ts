@@ -116,8 +116,12 @@ const createRouteDef = createRoute({
   path: '/enrollments',
   summary: 'Invite a user to enroll a device',
   security,
-  request: { body: { required: true, content: { 'application/json': { schema: CreateEnrollmentBody } } } },
+  request: {
+    headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }),
+    body: { required: true, content: { 'application/json': { schema: CreateEnrollmentBody } } },
+  },
   responses: {
+    200: { description: 'A retried request (same Idempotency-Key): the enrollment it created', content: { 'application/json': { schema: CreatedEnrollment } } },
     201: { description: 'Enrollment created; its workflow starts at once', content: { 'application/json': { schema: CreatedEnrollment } } },
     400: jsonError('Invalid request'),
     401: jsonError('Missing or invalid token'),
@@ -251,6 +255,7 @@ export function enrollmentRoutes(deps: AppDeps) {
       lifecycle: lifecycleFromEnv(deps.env),
       actor: c.get('actor').name,
       requestId: c.get('requestId'),
+      idempotencyKey: c.req.valid('header')['idempotency-key'],
     });
     // The start event is already durable in the outbox; kicking the relay just saves a poll, and
     // the answer never waits on Temporal.
@@ -264,7 +269,7 @@ export function enrollmentRoutes(deps: AppDeps) {
         expiresAt: created.expiresAt.toISOString(),
         workflowId: created.workflowId,
       },
-      201,
+      created.replayed ? 200 : 201,
     );
   });
 

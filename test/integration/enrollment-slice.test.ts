@@ -107,6 +107,18 @@ describe('POST /api/v1/enrollments -> workflow -> invite', () => {
     expect(invites).toHaveLength(1);
   });
 
+  it('treats a retried create with the same Idempotency-Key as the same enrollment', async () => {
+    const request = JSON.stringify(invite());
+    const first = await stack.admin('/api/v1/enrollments', { method: 'POST', body: request, headers: { 'idempotency-key': 'create-42' } });
+    const again = await stack.admin('/api/v1/enrollments', { method: 'POST', body: request, headers: { 'idempotency-key': 'create-42' } });
+    expect(first.status).toBe(201);
+    expect(again.status).toBe(200);
+    const [a, b] = [await body(first), await body(again)];
+    expect(b.id).toBe(a.id);
+    const rows = await stack.database.db.selectFrom('enrollments').select('id').where('idempotency_key', 'like', '%create-42').execute();
+    expect(rows).toHaveLength(1);
+  });
+
   it('lets an invite expire when nobody enrolls, and the workflow completes', async () => {
     const { json } = await create(invite({ ownership: 'corporate' }));
     const handle = stack.client.workflow.getHandle(json.workflowId);
