@@ -1,9 +1,12 @@
-import { temporal } from '@temporalio/proto';
+// @temporalio/proto is CommonJS: its namespace comes through the default export under native ESM.
+import proto from '@temporalio/proto';
 import type { Connection } from '@temporalio/client';
 import { SearchAttributeType } from '@temporalio/common';
 import { tandemSearchAttributes } from '../workflows/search-attributes.js';
 
-const indexedType: Record<string, temporal.api.enums.v1.IndexedValueType> = {
+const { temporal } = proto;
+
+const indexedType: Record<string, proto.temporal.api.enums.v1.IndexedValueType> = {
   [SearchAttributeType.KEYWORD]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
   [SearchAttributeType.TEXT]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
 };

@@ -37,6 +37,8 @@ export interface TestStack {
   vpp: VppServer;
   /** the push certificate uploaded through the API */
   pushCertificate: CertificateAndKey;
+  /** the CA of the local APNs server's TLS certificate */
+  apnsCaPem: string;
   /** simulated crashes and restarts (fault tests) */
   stopWorker(): Promise<void>;
   startWorker(): Promise<void>;
@@ -147,6 +149,7 @@ export async function startTestStack(overrides: Record<string, string> = {}, { r
     apns,
     vpp,
     pushCertificate,
+    apnsCaPem: sinkCa.certPem,
     admin: (path, init = {}) =>
       fetch(`${baseUrl}${path}`, {
         ...init,
