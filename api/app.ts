@@ -74,7 +74,8 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
     const started = performance.now();
     await next();
     deps.log.info(
-      { reqId: c.get('requestId'), method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) },
+      // One-time download tokens are credentials: never in the logs.
+      { reqId: c.get('requestId'), method: c.req.method, path: c.req.path.replace(/\/profile\/[^/]+$/, '/profile/[token]'), status: c.res.status, ms: Math.round(performance.now() - started) },
       'request',
     );
   });

@@ -74,10 +74,25 @@ function normalize(value: unknown): unknown {
   if (typeof value === 'number' && Number.isNaN(value)) {
     throw new PlistError('malformed_plist', 'malformed plist: an <integer> or <real> that is not a number');
   }
+  if (typeof value === 'string') checkText(value);
   if (Array.isArray(value)) return value.map(normalize);
   if (isDict(value)) {
-    for (const key of Object.keys(value)) value[key] = normalize(value[key]);
+    for (const key of Object.keys(value)) {
+      checkText(key);
+      value[key] = normalize(value[key]);
+    }
     return value;
   }
   return value;
+}
+
+/**
+ * Text must be storable as-is: no NUL (PostgreSQL text refuses it) and no unpaired UTF-16
+ * surrogate (not valid Unicode). XML 1.0 forbids both, so no real device sends them.
+ */
+function checkText(text: string): void {
+  // eslint-disable-next-line no-control-regex
+  if (/\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text)) {
+    throw new PlistError('malformed_plist', 'malformed plist: a string holds NUL or an unpaired surrogate, which XML does not allow');
+  }
 }

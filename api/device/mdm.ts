@@ -113,6 +113,11 @@ export function mdmRoutes(deps: MdmDeps) {
     if (typeof key !== 'string' || !key) {
       throw new DeviceError(400, 'missing_identifier', identity.kind === 'user' ? 'A user-enrolled device must send EnrollmentID.' : 'A device-enrolled device must send UDID.');
     }
+    if (!/^[A-Za-z0-9._-]{1,128}$/.test(key)) throw new DeviceError(400, 'invalid_identifier', 'The EnrollmentID or UDID is not a device identifier.');
+    // A bound identity keeps the EnrollmentID it authenticated with; a new one comes with a new profile (and identity).
+    if (identity.kind === 'user' && identity.identity_fingerprint === signer.fingerprint && identity.apple_enrollment_id && key !== identity.apple_enrollment_id) {
+      throw new DeviceError(400, 'identifier_mismatch', 'The EnrollmentID differs from the one this device authenticated with.');
+    }
     const device = identity.device_id
       ? { id: identity.device_id, identity_fingerprint: identity.identity_fingerprint, apple_enrollment_id: identity.apple_enrollment_id, inactive_since: identity.inactive_since }
       : undefined;

@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commands } from '../../mdm/capabilities.js';
-import { parseInvite, SimulatedDevice } from '../../scripts/simulator/device.js';
+import type { SimulatedDevice } from '../../scripts/simulator/device.js';
+import { enrollSimulatedDevice } from '../support/enroll.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
@@ -15,21 +16,10 @@ const json = async (res: Response): Promise<any> => res.json();
 const tag = () => Math.random().toString(36).slice(2, 8);
 
 async function enroll(ownership: 'personal' | 'corporate') {
-  const email = `act.${tag()}@example.com`;
-  const res = await stack.admin('/api/v1/enrollments', {
-    method: 'POST',
-    body: JSON.stringify({ user: { name: 'Action Target', email }, channel: 'email', ownership, authMode: 'open', ...(ownership === 'personal' ? { managedAppleId: `act.${tag()}@acme.example` } : {}) }),
-  });
-  const created = await json(res);
-  const invite = parseInvite((await stack.smtp.waitFor((m) => m.to.includes(email), 15_000)).text);
-  const device = new SimulatedDevice();
-  device.installProfile(await device.enrollThroughPortal(invite.enrollmentUrl, { username: invite.username }));
-  await device.authenticate();
-  await device.tokenUpdate();
-  await stack.apns.waitFor((p) => p.token === device.pushToken.toString('hex'), 15_000);
-  await device.processCommands();
-  await eventually(async () => ((await json(await stack.admin(`/api/v1/enrollments/${created.id}`))).device?.facts?.deviceInformation ? true : undefined));
-  return { id: created.id as string, device };
+  const e = await enrollSimulatedDevice(stack, { ownership });
+  await e.device.processCommands();
+  await eventually(async () => ((await json(await stack.admin(`/api/v1/enrollments/${e.id}`))).device?.facts?.deviceInformation ? true : undefined));
+  return e;
 }
 
 const act = (id: string, action: unknown, idempotencyKey?: string) =>

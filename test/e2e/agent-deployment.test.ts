@@ -6,12 +6,12 @@
  * licence even when VPP fails twice first.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseInvite, SimulatedDevice } from '../../scripts/simulator/device.js';
+import type { SimulatedDevice } from '../../scripts/simulator/device.js';
+import { enrollSimulatedDevice } from '../support/enroll.js';
 import { AGENT_ADAM_ID, AGENT_BUNDLE_ID, eventually, startTestStack, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
 const json = async (res: Response): Promise<any> => res.json();
-const tag = () => Math.random().toString(36).slice(2, 8);
 
 beforeAll(async () => {
   stack = await startTestStack();
@@ -28,22 +28,8 @@ beforeAll(async () => {
 afterAll(() => stack?.stop());
 
 /** Enrolls a simulated iPhone whose install prompt goes through `statuses`. */
-async function enroll(statuses: string[]) {
-  const email = `agent.${tag()}@example.com`;
-  const res = await stack.admin('/api/v1/enrollments', {
-    method: 'POST',
-    body: JSON.stringify({ user: { name: 'Agent User', email }, channel: 'email', ownership: 'personal', authMode: 'open', managedAppleId: `agent.${tag()}@acme.example` }),
-  });
-  const created = await json(res);
-  const invite = parseInvite((await stack.smtp.waitFor((m) => m.to.includes(email) && m.text.includes(created.id), 15_000)).text);
-  const device = new SimulatedDevice();
-  device.apps.set(Number(AGENT_ADAM_ID), { bundleId: AGENT_BUNDLE_ID, statuses });
-  device.installProfile(await device.enrollThroughPortal(invite.enrollmentUrl, { username: invite.username }));
-  await device.authenticate();
-  await device.tokenUpdate();
-  const userId = (await stack.database.db.selectFrom('enrollments').select('user_id').where('id', '=', created.id).executeTakeFirstOrThrow()).user_id;
-  return { id: created.id as string, device, email, userId };
-}
+const enroll = (statuses: string[]) =>
+  enrollSimulatedDevice(stack, { apps: [{ adamId: AGENT_ADAM_ID, bundleId: AGENT_BUNDLE_ID, statuses }], waitForPush: false });
 
 /** Lets the device answer what arrives (as pushes would make it) until the agent reaches `status`. */
 async function untilAgent(e: { id: string; device: SimulatedDevice }, status: string, timeoutMs = 30_000) {

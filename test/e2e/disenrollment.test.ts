@@ -8,34 +8,20 @@ import { writeFile } from 'node:fs/promises';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrollmentProfileIdentifier } from '../../mdm/profile.js';
-import { parseInvite, SimulatedDevice } from '../../scripts/simulator/device.js';
+import type { SimulatedDevice } from '../../scripts/simulator/device.js';
+import { enrollSimulatedDevice } from '../support/enroll.js';
 import { EnrollmentStatusKey } from '../../workflows/search-attributes.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
 const json = async (res: Response): Promise<any> => res.json();
-const tag = () => Math.random().toString(36).slice(2, 8);
 
 beforeAll(async () => {
   stack = await startTestStack({ TANDEM_REMOVAL_WINDOW: '3s', TANDEM_UNREACHABLE_GRACE: '2s', TANDEM_INACTIVE_AFTER: '6s' });
 });
 afterAll(() => stack?.stop());
 
-async function enroll(email = `leave.${tag()}@example.com`, managedAppleId = `leave.${tag()}@acme.example`) {
-  const res = await stack.admin('/api/v1/enrollments', {
-    method: 'POST',
-    body: JSON.stringify({ user: { name: 'Leaving User', email }, channel: 'email', ownership: 'personal', authMode: 'open', managedAppleId }),
-  });
-  expect(res.status).toBe(201);
-  const created = await json(res);
-  const invite = parseInvite((await stack.smtp.waitFor((m) => m.to.includes(email) && m.text.includes(created.id), 15_000)).text);
-  const device = new SimulatedDevice();
-  device.installProfile(await device.enrollThroughPortal(invite.enrollmentUrl, { username: invite.username }));
-  await device.authenticate();
-  await device.tokenUpdate();
-  await stack.apns.waitFor((p) => p.token === device.pushToken.toString('hex'), 15_000);
-  return { id: created.id as string, workflowId: created.workflowId as string, device, email, managedAppleId };
-}
+const enroll = (email?: string, managedAppleId?: string) => enrollSimulatedDevice(stack, { ...(email ? { email } : {}), ...(managedAppleId ? { managedAppleId } : {}) });
 
 const detailOf = async (id: string) => json(await stack.admin(`/api/v1/enrollments/${id}`));
 const until = (id: string, status: string, timeoutMs = 20_000) => eventually(async () => ((await detailOf(id)).status === status ? detailOf(id) : undefined), { timeoutMs });

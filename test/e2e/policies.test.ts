@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePlist } from '../../mdm/plist-codec.js';
-import { parseInvite, SimulatedDevice, type MdmCommand } from '../../scripts/simulator/device.js';
+import type { MdmCommand } from '../../scripts/simulator/device.js';
+import { enrollSimulatedDevice } from '../support/enroll.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
@@ -17,20 +18,7 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.stop());
 
-async function enroll(ownership: 'personal' | 'corporate', email = `pol.${tag()}@example.com`) {
-  const res = await stack.admin('/api/v1/enrollments', {
-    method: 'POST',
-    body: JSON.stringify({ user: { name: 'Policy User', email }, channel: 'email', ownership, authMode: 'open', ...(ownership === 'personal' ? { managedAppleId: `pol.${tag()}@acme.example` } : {}) }),
-  });
-  const created = await json(res);
-  const invite = parseInvite((await stack.smtp.waitFor((m) => m.to.includes(email) && m.text.includes(created.id), 15_000)).text);
-  const device = new SimulatedDevice();
-  device.installProfile(await device.enrollThroughPortal(invite.enrollmentUrl, { username: invite.username }));
-  await device.authenticate();
-  await device.tokenUpdate();
-  await stack.apns.waitFor((p) => p.token === device.pushToken.toString('hex'), 15_000);
-  return { id: created.id as string, device };
-}
+const enroll = (ownership: 'personal' | 'corporate', email?: string) => enrollSimulatedDevice(stack, { ownership, ...(email ? { email } : {}) });
 
 const profileOf = (cmd: MdmCommand) => parsePlist(Buffer.from(cmd.Command.Payload as Uint8Array));
 const policies = (id: string) => stack.admin(`/api/v1/enrollments/${id}/policies`).then(json);
