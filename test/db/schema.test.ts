@@ -69,10 +69,11 @@ describe('schema', () => {
 
   it('keeps secrets sealed at rest', async () => {
     const store = new SecretStore(t.db, new SecretBox(generateMasterKey()));
-    await store.put('apns.private-key', '-----BEGIN PRIVATE KEY----- secret');
+    const material = `push-key-material-${'k'.repeat(40)}`;
+    await store.put('apns.private-key', material);
     const raw = await t.db.selectFrom('secrets').select('sealed').where('name', '=', 'apns.private-key').executeTakeFirstOrThrow();
-    expect(raw.sealed.toString('latin1')).not.toContain('BEGIN PRIVATE KEY');
-    expect((await store.get('apns.private-key'))?.toString()).toBe('-----BEGIN PRIVATE KEY----- secret');
+    expect(raw.sealed.toString('latin1')).not.toContain('push-key-material');
+    expect((await store.get('apns.private-key'))?.toString()).toBe(material);
     await store.put('apns.private-key', 'rotated');
     expect((await store.get('apns.private-key'))?.toString()).toBe('rotated');
     await store.delete('apns.private-key');
