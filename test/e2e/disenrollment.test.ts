@@ -54,9 +54,12 @@ describe('disenrollment', () => {
   it('by the admin: RemoveProfile, confirmed by the device', async () => {
     const e = await enroll();
     await e.device.processCommands();
+    const requestedAt = Date.now();
     const res = await stack.admin(`/api/v1/enrollments/${e.id}/disenroll`, { method: 'POST', body: JSON.stringify({ reason: 'left the company' }) });
     expect(res.status).toBe(202);
     await until(e.id, 'disenrolling');
+    // Like an iPhone, poll when the push for RemoveProfile arrives.
+    await stack.apns.waitFor((p) => p.token === e.device.pushToken.toString('hex') && p.at.getTime() > requestedAt, 15_000);
     const ran = await e.device.processCommands();
     const removal = ran.find((c) => c.Command.RequestType === 'RemoveProfile')!;
     expect(removal.Command.Identifier).toBe(enrollmentProfileIdentifier(e.id));
