@@ -31,7 +31,7 @@ export class OutboxRelay {
     private readonly log: Logger,
     opts: OutboxRelayOptions = {},
   ) {
-    this.#opts = { pollIntervalMs: 1000, leaseMs: 30_000, batchSize: 20, maxBackoffMs: 60_000, ...opts };
+    this.#opts = { pollIntervalMs: 1000, leaseMs: 30_000, batchSize: 20, maxBackoffMs: 10_000, ...opts };
   }
 
   start(): void {
