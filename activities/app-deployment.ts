@@ -15,6 +15,7 @@ import type { Mailer } from './delivery/mailer.js';
 import { once } from './effects.js';
 import { createVppClient, type VppClient } from './vpp/client.js';
 import { VppError } from './vpp/errors.js';
+import { recordAudit } from '../db/audit.js';
 
 export interface AppDeploymentDeps {
   db: Db;
@@ -126,10 +127,7 @@ export function appDeploymentActivities(deps: AppDeploymentDeps): Activities {
           )
           .execute();
         if (status === 'vpp_token_invalid') {
-          await db
-            .insertInto('audit_log')
-            .values({ actor: 'tandem', action: 'alert.vpp_token_invalid', target_type: 'settings', target_id: 'vpp', details: JSON.stringify({ enrollmentId, detail }), request_id: null })
-            .execute();
+          await recordAudit(db, { actor: 'tandem', action: 'alert.vpp_token_invalid', targetType: 'settings', targetId: 'vpp', details: { enrollmentId, detail } });
         }
         return {};
       });

@@ -9,6 +9,7 @@ import type { Mailer } from './delivery/mailer.js';
 import { renderRemovalEmail, renderRemovalSms } from './delivery/removal-message.js';
 import type { SmsProvider } from './delivery/sms.js';
 import { once } from './effects.js';
+import { recordAudit } from '../db/audit.js';
 
 export interface DisenrollmentDeps {
   db: Db;
@@ -80,10 +81,7 @@ export function disenrollmentActivities({ db, box, organization, mailer, sms }: 
           .where('action', '=', 'enrollment.disenrolled')
           .executeTakeFirst();
         if (!audited) {
-          await trx
-            .insertInto('audit_log')
-            .values({ actor: 'tandem', action: 'enrollment.disenrolled', target_type: 'enrollment', target_id: enrollmentId, details: JSON.stringify({ reason }), request_id: null })
-            .execute();
+          await recordAudit(trx, { actor: 'tandem', action: 'enrollment.disenrolled', targetType: 'enrollment', targetId: enrollmentId, details: { reason } });
         }
       });
     },

@@ -10,6 +10,7 @@ import type { Db } from './connection.js';
 import { ConflictError } from './errors.js';
 import { recordEnrollmentEvent } from './outbox.js';
 import type { AuthMode, EnrollmentKind, EnrollmentStatus, InviteChannel, Ownership } from './schema.js';
+import { recordAudit } from './audit.js';
 
 /** The business durations after enrollment (workflow input). */
 export interface LifecycleDurations {
@@ -138,17 +139,14 @@ export async function createEnrollment(db: Db, req: NewEnrollmentRequest): Promi
       .insertInto('outbox')
       .values({ kind: 'start_enrollment', workflow_id: workflowId, payload: JSON.stringify(input), dedupe_key: `${workflowId}:start` })
       .execute();
-    await trx
-      .insertInto('audit_log')
-      .values({
-        actor: req.actor,
-        action: 'enrollment.create',
-        target_type: 'enrollment',
-        target_id: id,
-        details: JSON.stringify({ channel: req.channel, ownership: req.ownership, enrollmentType: req.enrollmentType, authMode: req.authMode }),
-        request_id: req.requestId ?? null,
-      })
-      .execute();
+    await recordAudit(trx, {
+      actor: req.actor,
+      action: 'enrollment.create',
+      targetType: 'enrollment',
+      targetId: id,
+      details: { channel: req.channel, ownership: req.ownership, enrollmentType: req.enrollmentType, authMode: req.authMode },
+      requestId: req.requestId,
+    });
     return { id, status: row.status, username, expiresAt: row.expires_at, workflowId };
   });
 }
@@ -360,10 +358,7 @@ export async function requestInviteChange(
     }
     await trx.updateTable('invites').set({ revoked_at: sql`now()` }).where('enrollment_id', '=', enrollmentId).where('revoked_at', 'is', null).execute();
     await recordEnrollmentEvent(trx, enrollmentId, event, `${event.type}:${randomUUID()}`);
-    await trx
-      .insertInto('audit_log')
-      .values({ actor, action: event.type === 'resend_requested' ? 'enrollment.resend' : 'enrollment.cancel', target_type: 'enrollment', target_id: enrollmentId, details: '{}', request_id: requestId ?? null })
-      .execute();
+    await recordAudit(trx, { actor, action: event.type === 'resend_requested' ? 'enrollment.resend' : 'enrollment.cancel', targetType: 'enrollment', targetId: enrollmentId, requestId });
     return e.status;
   });
 }
@@ -428,10 +423,7 @@ export async function createAccountEnrollment(
         dedupe_key: `${workflowId}:start`,
       })
       .execute();
-    await trx
-      .insertInto('audit_log')
-      .values({ actor: `user:${req.userId}`, action: 'enrollment.account_driven_start', target_type: 'enrollment', target_id: id, details: '{}', request_id: null })
-      .execute();
+    await recordAudit(trx, { actor: `user:${req.userId}`, action: 'enrollment.account_driven_start', targetType: 'enrollment', targetId: id });
     return id;
   });
 }

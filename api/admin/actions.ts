@@ -16,6 +16,7 @@ import type { AppDeps } from '../app.js';
 import { ApiError } from '../errors.js';
 import type { AppEnv } from '../types.js';
 import { jsonError } from './openapi-common.js';
+import { recordAudit } from '../../db/audit.js';
 
 const security = [{ bearerAuth: [] }];
 const idParams = z.object({ id: z.uuid() });
@@ -113,10 +114,7 @@ export function actionRoutes(deps: AppDeps) {
     if (action.type === 'install_application' && action.bundleId && (await new VppSettingsStore(deps.db, deps.box).token())) {
       const adamId = String(action.itunesStoreId);
       await recordEnrollmentEvent(deps.db, id, { type: 'app_install_requested', adamId, bundleId: action.bundleId }, `app-install:${adamId}:${c.req.valid('header')['idempotency-key'] ?? randomUUID()}`);
-      await deps.db
-        .insertInto('audit_log')
-        .values({ actor: c.get('actor').name, action: 'device.action', target_type: 'enrollment', target_id: id, details: JSON.stringify({ type: action.type, adamId }), request_id: c.get('requestId') })
-        .execute();
+      await recordAudit(deps.db, { actor: c.get('actor').name, action: 'device.action', targetType: 'enrollment', targetId: id, details: { type: action.type, adamId }, requestId: c.get('requestId') });
       void deps.relay.kick();
       return c.json({ commandUuid: '', requestType: 'InstallApplication', status: 'deploying', notes: [], deployment: appDeploymentWorkflowId(id, adamId) }, 202);
     }
@@ -147,17 +145,14 @@ export function actionRoutes(deps: AppDeps) {
       deps.log.warn({ err: String(err), enrollmentId: id }, 'admin action: Temporal unreachable');
       throw new ApiError(503, 'temporal_unavailable', 'The orchestrator is unreachable; retry with the same Idempotency-Key.', undefined, { 'Retry-After': '5' });
     }
-    await deps.db
-      .insertInto('audit_log')
-      .values({
-        actor,
-        action: outcome.accepted ? 'device.action' : 'device.action_refused',
-        target_type: 'enrollment',
-        target_id: id,
-        details: JSON.stringify({ type: action.type, requestType: plan.requestType, commandUuid, ...(outcome.accepted ? {} : { code: outcome.code }) }),
-        request_id: c.get('requestId'),
-      })
-      .execute();
+    await recordAudit(deps.db, {
+      actor,
+      action: outcome.accepted ? 'device.action' : 'device.action_refused',
+      targetType: 'enrollment',
+      targetId: id,
+      details: { type: action.type, requestType: plan.requestType, commandUuid, ...(outcome.accepted ? {} : { code: outcome.code }) },
+      requestId: c.get('requestId'),
+    });
     if (!outcome.accepted) {
       await deps.db.updateTable('command_queue').set({ status: 'refused', answered_at: sql`now()` }).where('command_uuid', '=', commandUuid).execute();
       throw new ApiError(422, outcome.code, outcome.message, (outcome.details as Record<string, unknown> | undefined) ?? undefined);

@@ -3,6 +3,7 @@ import { getManagedDomains, putManagedDomains, upsertDirectoryUsers } from '../.
 import type { AppDeps } from '../app.js';
 import type { AppEnv } from '../types.js';
 import { jsonError } from './openapi-common.js';
+import { recordAudit } from '../../db/audit.js';
 
 const fqdn = z
   .string()
@@ -76,10 +77,7 @@ export function directoryRoutes(deps: AppDeps) {
   app.openapi(getDomains, async (c) => c.json(await getManagedDomains(deps.db), 200));
   app.openapi(importUsers, async (c) => {
     const results = await upsertDirectoryUsers(deps.db, c.req.valid('json').users);
-    await deps.db
-      .insertInto('audit_log')
-      .values({ actor: c.get('actor').name, action: 'users.import', target_type: 'users', target_id: null, details: JSON.stringify({ count: results.length }), request_id: c.get('requestId') })
-      .execute();
+    await recordAudit(deps.db, { actor: c.get('actor').name, action: 'users.import', targetType: 'users', targetId: null, details: { count: results.length }, requestId: c.get('requestId') });
     const created = results.filter((r) => r.created).length;
     return c.json({ created, updated: results.length - created, ids: results.map((r) => r.id) }, 200);
   });

@@ -8,6 +8,7 @@ import { ApiError } from '../errors.js';
 import type { AppDeps } from '../app.js';
 import type { AppEnv } from '../types.js';
 import { ErrorResponse, jsonError } from './openapi-common.js';
+import { recordAudit } from '../../db/audit.js';
 
 const e164 = /^\+[1-9]\d{6,14}$/;
 
@@ -305,10 +306,7 @@ export function enrollmentRoutes(deps: AppDeps) {
         throw new ApiError(409, ['disenrolling', 'disenrolled'].includes(e.status) ? 'already_disenrolling' : 'not_enrolled', `The enrollment is ${e.status}${e.status === 'invited' ? ': cancel the invite with DELETE instead' : ''}.`);
       }
       await recordEnrollmentEvent(trx, id, { type: 'disenroll_requested', reason }, 'disenroll-requested');
-      await trx
-        .insertInto('audit_log')
-        .values({ actor: c.get('actor').name, action: 'enrollment.disenroll', target_type: 'enrollment', target_id: id, details: JSON.stringify({ reason }), request_id: c.get('requestId') })
-        .execute();
+      await recordAudit(trx, { actor: c.get('actor').name, action: 'enrollment.disenroll', targetType: 'enrollment', targetId: id, details: { reason }, requestId: c.get('requestId') });
       return e.status;
     });
     void deps.relay.kick();
@@ -320,10 +318,7 @@ export function enrollmentRoutes(deps: AppDeps) {
     const exists = await deps.db.selectFrom('enrollments').select('id').where('id', '=', id).executeTakeFirst();
     if (!exists) throw new ApiError(404, 'enrollment_not_found', 'No enrollment has this id.');
     const result = await deps.db.updateTable('account_tokens').set({ revoked_at: sql`now()` }).where('enrollment_id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
-    await deps.db
-      .insertInto('audit_log')
-      .values({ actor: c.get('actor').name, action: 'enrollment.revoke_tokens', target_type: 'enrollment', target_id: id, details: '{}', request_id: c.get('requestId') })
-      .execute();
+    await recordAudit(deps.db, { actor: c.get('actor').name, action: 'enrollment.revoke_tokens', targetType: 'enrollment', targetId: id, requestId: c.get('requestId') });
     return c.json({ id, revoked: Number(result.numUpdatedRows) }, 200);
   });
 

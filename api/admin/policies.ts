@@ -1,5 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Db } from '../../db/connection.js';
+import { recordAudit } from '../../db/audit.js';
 import { recordEnrollmentEvent } from '../../db/outbox.js';
 import { applicationsFor, createPolicy, deletePolicy, enrollmentsReachedBy, listPolicies, updatePolicy } from '../../db/policies.js';
 import { profileSpecSchema } from '../../mdm/payloads.js';
@@ -110,7 +111,7 @@ async function notify(db: Db, group: string | null, policyId: string, version: n
 export function policyRoutes(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
   const audit = (actor: string, action: string, id: string, requestId: string | undefined) =>
-    deps.db.insertInto('audit_log').values({ actor, action, target_type: 'policy', target_id: id, details: '{}', request_id: requestId ?? null }).execute();
+    recordAudit(deps.db, { actor, action, targetType: 'policy', targetId: id, requestId });
 
   app.openapi(create, async (c) => {
     const body = c.req.valid('json');

@@ -5,6 +5,7 @@ import type { AppDeps } from '../app.js';
 import { ApiError } from '../errors.js';
 import type { AppEnv } from '../types.js';
 import { jsonError } from './openapi-common.js';
+import { recordAudit } from '../../db/audit.js';
 
 const EXPIRY_WARNING_DAYS = 30;
 const DAY = 86_400_000;
@@ -78,10 +79,7 @@ export function settingsRoutes(deps: AppDeps) {
     if (!keyMatchesCertificate(cred.certPem, cred.keyPem)) throw new ApiError(422, 'key_mismatch', 'The private key does not belong to this certificate.');
     if (info.notAfter.getTime() <= Date.now()) throw new ApiError(422, 'certificate_expired', `The certificate expired on ${info.notAfter.toISOString()}.`);
     const saved = await store.putApns(cred);
-    await deps.db
-      .insertInto('audit_log')
-      .values({ actor: c.get('actor').name, action: 'settings.apns.update', target_type: 'settings', target_id: 'apns', details: JSON.stringify({ topic: saved.topic, notAfter: saved.notAfter }), request_id: c.get('requestId') })
-      .execute();
+    await recordAudit(deps.db, { actor: c.get('actor').name, action: 'settings.apns.update', targetType: 'settings', targetId: 'apns', details: { topic: saved.topic, notAfter: saved.notAfter }, requestId: c.get('requestId') });
     return c.json(status(saved), 200);
   });
 

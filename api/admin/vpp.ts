@@ -17,6 +17,7 @@ import type { AppDeps } from '../app.js';
 import { ApiError } from '../errors.js';
 import type { AppEnv } from '../types.js';
 import { jsonError } from './openapi-common.js';
+import { recordAudit } from '../../db/audit.js';
 
 const security = [{ bearerAuth: [] }];
 const DAY = 86_400_000;
@@ -131,10 +132,7 @@ export function vppAdminRoutes(deps: AppDeps) {
         serviceConfig: serviceConfig as unknown as Record<string, unknown>,
       };
       await store.put(settings, body.sToken);
-      await deps.db
-        .insertInto('audit_log')
-        .values({ actor: c.get('actor').name, action: 'settings.vpp.update', target_type: 'settings', target_id: 'vpp', details: JSON.stringify({ orgName: parsed.orgName, agent: settings.agent }), request_id: c.get('requestId') })
-        .execute();
+      await recordAudit(deps.db, { actor: c.get('actor').name, action: 'settings.vpp.update', targetType: 'settings', targetId: 'vpp', details: { orgName: parsed.orgName, agent: settings.agent }, requestId: c.get('requestId') });
       return c.json(status(settings), 200);
     } catch (err) {
       if (err instanceof VppError && err.kind === 'token_invalid') throw new ApiError(422, 'vpp_token_refused', `Apple refused the content token: ${err.message}`);
@@ -151,10 +149,7 @@ export function vppAdminRoutes(deps: AppDeps) {
 
   app.openapi(purchased, async (c) => {
     const resumed = await resumeWaiting(deps.db, `admin:${Date.now()}`);
-    await deps.db
-      .insertInto('audit_log')
-      .values({ actor: c.get('actor').name, action: 'vpp.licences_purchased', target_type: 'settings', target_id: 'vpp', details: JSON.stringify({ resumed }), request_id: c.get('requestId') })
-      .execute();
+    await recordAudit(deps.db, { actor: c.get('actor').name, action: 'vpp.licences_purchased', targetType: 'settings', targetId: 'vpp', details: { resumed }, requestId: c.get('requestId') });
     void deps.relay.kick();
     return c.json({ resumed }, 202);
   });
@@ -165,10 +160,7 @@ export function vppAdminRoutes(deps: AppDeps) {
     if (!e) throw new ApiError(404, 'enrollment_not_found', 'No enrollment has this id.');
     if (e.status !== 'enrolled' && e.status !== 'inactive') throw new ApiError(409, 'not_enrolled', `The enrollment is ${e.status}.`);
     await recordEnrollmentEvent(deps.db, id, { type: 'agent_sync' }, `agent-sync:${Date.now()}`);
-    await deps.db
-      .insertInto('audit_log')
-      .values({ actor: c.get('actor').name, action: 'agent.sync', target_type: 'enrollment', target_id: id, details: '{}', request_id: c.get('requestId') })
-      .execute();
+    await recordAudit(deps.db, { actor: c.get('actor').name, action: 'agent.sync', targetType: 'enrollment', targetId: id, requestId: c.get('requestId') });
     void deps.relay.kick();
     return c.json({ id }, 202);
   });

@@ -103,8 +103,7 @@ describe.skipIf(!cli)('npm start (dev launcher)', () => {
       }
       // Sandbox mode: the invite sits in the local outbox, and the simulator enrolls a device.
       expect(first.output()).toContain('SANDBOX MODE');
-      const outbox = await fetch(`${first.apiUrl}/sandbox/outbox`);
-      expect(await outbox.text()).toContain('ada@example.com');
+      await eventually(async () => ((await (await fetch(`${first.apiUrl}/sandbox/outbox`)).text()).includes('ada@example.com') ? true : undefined), { timeoutMs: 60_000 });
       const simulated = await run(process.execPath, ['--import', 'tsx', 'scripts/simulate.ts', '--server', first.apiUrl, '--email', 'ada@example.com']);
       expect(simulated.code, simulated.output).toBe(0);
       expect(simulated.output).toContain('check-in: TokenUpdate accepted');
