@@ -11,7 +11,7 @@ import { VppSettingsStore } from '../db/settings.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { AgentActivities, AppTarget, EnrollmentActivities } from '../workflows/activity-types.js';
 import { esc } from './delivery/invite-message.js';
-import type { Mailer } from './delivery/mailer.js';
+import { messageIdFor, type Mailer } from './delivery/mailer.js';
 import { once } from './effects.js';
 import { createVppClient, type VppClient } from './vpp/client.js';
 import { VppError } from './vpp/errors.js';
@@ -143,7 +143,7 @@ export function appDeploymentActivities(deps: AppDeploymentDeps): Activities {
           subject: `Please approve the ${deps.organization} app on your device`,
           text,
           html: `<p style="font:16px/1.5 -apple-system,Helvetica,Arial,sans-serif">${esc(text).replace(/\n/g, '<br>')}</p>`,
-          messageId: `<${idempotencyKey.replace(/[^A-Za-z0-9.-]/g, '.')}@tandem>`,
+          messageId: messageIdFor(idempotencyKey),
         });
       });
     },

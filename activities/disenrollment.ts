@@ -5,7 +5,7 @@ import type { Db } from '../db/connection.js';
 import { enrollmentProfileIdentifier } from '../mdm/profile.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { EnrollmentActivities } from '../workflows/activity-types.js';
-import type { Mailer } from './delivery/mailer.js';
+import { messageIdFor, type Mailer } from './delivery/mailer.js';
 import { renderRemovalEmail, renderRemovalSms } from './delivery/removal-message.js';
 import type { SmsProvider } from './delivery/sms.js';
 import { once } from './effects.js';
@@ -97,7 +97,7 @@ export function disenrollmentActivities({ db, box, organization, mailer, sms }: 
       if (row.email && row.channel !== 'sms') {
         await once(db, idempotencyKey, async () => {
           const mail = renderRemovalEmail(values);
-          return mailer.send({ to: row.email!, ...mail, messageId: `<${idempotencyKey.replace(/[^A-Za-z0-9.-]/g, '.')}@tandem>` });
+          return mailer.send({ to: row.email!, ...mail, messageId: messageIdFor(idempotencyKey) });
         });
         return { sent: true };
       }

@@ -4,7 +4,7 @@ import type { SecretBox } from '../security/secret-box.js';
 import type { DeliverInviteInput, EnrollmentActivities } from '../workflows/activity-types.js';
 import { DeliveryError } from './delivery/errors.js';
 import { renderInviteEmail, renderInviteSms } from './delivery/invite-message.js';
-import type { Mailer } from './delivery/mailer.js';
+import { messageIdFor, type Mailer } from './delivery/mailer.js';
 import type { SmsProvider } from './delivery/sms.js';
 import { once } from './effects.js';
 import { inviteSealContext } from './enrollment-records.js';
@@ -45,7 +45,7 @@ export function inviteDeliveryActivities(deps: InviteDeliveryDeps): Pick<Enrollm
         return await once(deps.db, idempotencyKey, async () => {
           if (row.channel === 'email') {
             const mail = renderInviteEmail(message);
-            const sent = await deps.mailer.send({ to: row.email!, ...mail, messageId: `<${idempotencyKey.replace(/[^A-Za-z0-9.-]/g, '.')}@tandem>` });
+            const sent = await deps.mailer.send({ to: row.email!, ...mail, messageId: messageIdFor(idempotencyKey) });
             return { channel: 'email', messageId: sent.messageId };
           }
           if (!deps.sms) throw new DeliveryError('no SMS provider is configured (SMS_ACCOUNT_SID, SMS_AUTH_TOKEN, SMS_FROM)', { retryable: false, code: 'sms_not_configured' });

@@ -2,6 +2,7 @@ import { enqueueCommand } from '../db/commands.js';
 import type { Db } from '../db/connection.js';
 import { policiesFor, policyProfileIdentifier } from '../db/policies.js';
 import { planAction } from '../mdm/actions.js';
+import { isSupervised } from '../mdm/device-queries.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { EnrollmentActivities } from '../workflows/activity-types.js';
 
@@ -15,7 +16,7 @@ export function policyActivities({ db, box }: { db: Db; box: SecretBox }): Pick<
     async applyPolicies({ enrollmentId, idempotencyKey }) {
       const device = await db.selectFrom('devices').select(['id', 'kind', 'facts']).where('enrollment_id', '=', enrollmentId).executeTakeFirst();
       if (!device) return { queued: 0, apps: [] };
-      const supervised = device.kind === 'device' && (device.facts as { deviceInformation?: { IsSupervised?: unknown } }).deviceInformation?.IsSupervised === true;
+      const supervised = isSupervised(device.kind, device.facts);
       let queued = 0;
       const apps: { adamId: string; bundleId: string }[] = [];
       for (const policy of await policiesFor(db, box, enrollmentId)) {

@@ -67,3 +67,11 @@ export function withoutForbiddenKeys(value: unknown): unknown {
   }
   return value;
 }
+
+/**
+ * Whether a device is supervised, from its own DeviceInformation answer. A user-enrolled device
+ * never is; a device-enrolled one only when it said so.
+ */
+export function isSupervised(kind: 'user' | 'device', facts: unknown): boolean {
+  return kind === 'device' && (facts as { deviceInformation?: { IsSupervised?: unknown } } | null)?.deviceInformation?.IsSupervised === true;
+}

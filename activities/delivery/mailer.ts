@@ -17,6 +17,11 @@ export interface OutgoingMail {
   messageId: string;
 }
 
+/** The Message-ID for an activity's mail: derived from its idempotency key, so a retry repeats it. */
+export function messageIdFor(idempotencyKey: string): string {
+  return `<${idempotencyKey.replace(/[^A-Za-z0-9.-]/g, '.')}@tandem>`;
+}
+
 export interface Mailer {
   send(mail: OutgoingMail): Promise<{ messageId: string }>;
   close(): void;

@@ -12,6 +12,7 @@ import { recordEnrollmentEvent } from '../../db/outbox.js';
 import { VppSettingsStore } from '../../db/settings.js';
 import { appDeploymentWorkflowId } from '../../workflows/messages.js';
 import { adminActionSchema, effectivePasscodePolicy, planAction } from '../../mdm/actions.js';
+import { isSupervised } from '../../mdm/device-queries.js';
 import type { AppDeps } from '../app.js';
 import { ApiError } from '../errors.js';
 import type { AppEnv } from '../types.js';
@@ -104,8 +105,7 @@ export function actionRoutes(deps: AppDeps) {
     if (target.status !== 'enrolled' || !target.device_id || !target.kind) {
       throw new ApiError(409, 'not_enrolled', `Actions need an enrolled device; this enrollment is ${target.status}.`);
     }
-    // Only a device-enrolled device can be supervised, and only its own answers say so.
-    const supervised = target.kind === 'device' && (target.facts as { deviceInformation?: { IsSupervised?: unknown } }).deviceInformation?.IsSupervised === true;
+    const supervised = isSupervised(target.kind, target.facts);
     const plan = planAction(action, { kind: target.kind, supervised });
     if (!plan.ok) throw new ApiError(422, plan.code, plan.message, plan.details);
 
