@@ -83,12 +83,14 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
   app.route('/', healthRoutes(deps.db, deps.gateway));
 
   // Sign-in forms: per client address, per minute (the per-invite lockout counts wrong passwords).
-  const signInLimit = rateLimit({ limit: deps.env.RATE_LIMIT_SIGN_IN, windowMs: 60_000, trustProxy: deps.env.TRUST_PROXY });
+  const signInLimit = rateLimit({ db: deps.db, bucket: 'sign-in', limit: deps.env.RATE_LIMIT_SIGN_IN, windowMs: 60_000, trustProxy: deps.env.TRUST_PROXY });
   app.on('POST', ['/enroll/:id/sign-in', '/account-enrollment/sign-in'], signInLimit);
   // The admin API: per token (or address), per minute.
   app.use(
     '/api/v1/*',
     rateLimit({
+      db: deps.db,
+      bucket: 'api',
       limit: deps.env.RATE_LIMIT_API,
       windowMs: 60_000,
       key: (c) => c.req.header('authorization') ?? clientAddress(c, deps.env.TRUST_PROXY),

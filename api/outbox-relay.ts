@@ -65,8 +65,8 @@ export class OutboxRelay {
       try {
         do {
           this.#again = false;
-          while ((await this.drainOnce()) === this.#opts.batchSize) {
-            /* a full batch: there may be more */
+          while ((await this.drainOnce()) > 0) {
+            /* delivering a row may make the same workflow's next row claimable */
           }
         } while (this.#again);
       } catch (err) {
@@ -79,19 +79,29 @@ export class OutboxRelay {
     return this.#running;
   }
 
-  /** Claims and delivers one batch; returns how many rows it claimed. */
+  /**
+   * Claims and delivers one batch; returns how many rows it claimed. Only the oldest undelivered
+   * row of each workflow is claimable, so however many relays run, a workflow receives its events
+   * in the order they were written; the next one becomes claimable once this one is delivered.
+   */
   async drainOnce(): Promise<number> {
     const claimed = await sql<{ id: string; kind: OutboxKind; workflow_id: string; payload: Record<string, unknown>; attempts: number }>`
       update outbox set available_at = now() + ${`${this.#opts.leaseMs} milliseconds`}::interval, attempts = attempts + 1
       where id in (
-        select id from outbox where delivered_at is null and available_at <= now()
-        order by id limit ${this.#opts.batchSize} for update skip locked)
+        select o.id from outbox o
+        where o.delivered_at is null and o.available_at <= now()
+          and not exists (select 1 from outbox earlier where earlier.workflow_id = o.workflow_id and earlier.delivered_at is null and earlier.id < o.id)
+        order by o.id limit ${this.#opts.batchSize} for update skip locked)
       returning id, kind, workflow_id, payload, attempts`.execute(this.db);
     const rows = [...claimed.rows].sort((a, b) => Number(a.id) - Number(b.id));
     for (const [index, row] of rows.entries()) {
       try {
-        await this.#deliver(row.kind, row.workflow_id, row.payload);
-        await this.db.updateTable('outbox').set({ delivered_at: sql`now()`, last_error: null }).where('id', '=', row.id).execute();
+        const outcome = await this.#deliver(row.kind, row.workflow_id, row.payload);
+        await this.db
+          .updateTable('outbox')
+          .set({ delivered_at: sql`now()`, last_error: outcome === 'workflow_closed' ? 'not delivered: the workflow has closed' : null })
+          .where('id', '=', row.id)
+          .execute();
       } catch (err) {
         // Temporal is most likely down: back off this row and the rest of the batch together
         // rather than waiting out a deadline for each.
@@ -109,11 +119,12 @@ export class OutboxRelay {
     return rows.length;
   }
 
-  async #deliver(kind: OutboxKind, workflowId: string, payload: Record<string, unknown>): Promise<void> {
+  async #deliver(kind: OutboxKind, workflowId: string, payload: Record<string, unknown>): Promise<'delivered' | 'workflow_closed'> {
     switch (kind) {
       case 'start_enrollment': {
         const { initialEvent, ...input } = payload;
-        return this.gateway.startEnrollment(input as unknown as EnrollmentWorkflowInput, initialEvent as EnrollmentEvent | undefined);
+        await this.gateway.startEnrollment(input as unknown as EnrollmentWorkflowInput, initialEvent as EnrollmentEvent | undefined);
+        return 'delivered';
       }
       case 'signal_enrollment':
         return this.gateway.signalEnrollment(workflowId, payload.event as EnrollmentEvent);

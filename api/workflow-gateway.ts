@@ -2,7 +2,7 @@
  * What the API needs from Temporal, as a small port. The real one wraps a Temporal Client; the
  * outbox relay is its only caller for anything that changes workflow state.
  */
-import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { enrollmentWorkflow } from '../workflows/enrollment.js';
 import {
   adminActionUpdate,
@@ -17,7 +17,11 @@ import { EnrollmentStatusKey, EnrollmentTypeKey } from '../workflows/search-attr
 export interface WorkflowGateway {
   /** Starts the workflow (idempotently); with `initialEvent`, as signal-with-start. */
   startEnrollment(input: EnrollmentWorkflowInput, initialEvent?: EnrollmentEvent): Promise<void>;
-  signalEnrollment(workflowId: string, event: EnrollmentEvent): Promise<void>;
+  /**
+   * Signals the running workflow. 'workflow_closed' when it has ended (or never ran): nothing will
+   * ever read the event, so retrying is pointless. The relay starts a workflow before it signals.
+   */
+  signalEnrollment(workflowId: string, event: EnrollmentEvent): Promise<'delivered' | 'workflow_closed'>;
   /** The admin-action Update: accepted, or refused by the workflow's validator (with its code). */
   adminAction(enrollmentId: string, req: AdminActionRequest): Promise<{ accepted: true } | { accepted: false; code: string; message: string; details?: unknown }>;
   /** Throws when Temporal cannot be reached. */
@@ -66,7 +70,13 @@ export function temporalGateway(client: Client, taskQueue: string): WorkflowGate
       }
     },
     async signalEnrollment(workflowId, event) {
-      await withinDeadline(() => client.workflow.getHandle(workflowId).signal(enrollmentEventSignal, event));
+      try {
+        await withinDeadline(() => client.workflow.getHandle(workflowId).signal(enrollmentEventSignal, event));
+        return 'delivered';
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return 'workflow_closed';
+        throw err;
+      }
     },
     async adminAction(enrollmentId, req) {
       try {

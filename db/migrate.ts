@@ -6,6 +6,7 @@ import * as m0004 from './migrations/0004_admin_commands.js';
 import * as m0005 from './migrations/0005_policies.js';
 import * as m0006 from './migrations/0006_agent_deployment.js';
 import * as m0007 from './migrations/0007_request_idempotency.js';
+import * as m0008 from './migrations/0008_shared_limits_and_outbox_order.js';
 
 /** Ordered, in-code migrations: bundler- and test-friendly, no file-system scanning. */
 export const migrations: Record<string, Migration> = {
@@ -16,6 +17,7 @@ export const migrations: Record<string, Migration> = {
   '0005_policies': m0005,
   '0006_agent_deployment': m0006,
   '0007_request_idempotency': m0007,
+  '0008_shared_limits_and_outbox_order': m0008,
 };
 
 function migrator(db: Kysely<any>): Migrator {

@@ -255,6 +255,14 @@ export interface OutboxTable {
   last_error: string | null;
 }
 
+/** One fixed window of one rate limit; the subject is a hash (never a token or an address in clear). */
+export interface RateLimitWindowsTable {
+  bucket: string;
+  subject: string;
+  window_start: Timestamp;
+  hits: number;
+}
+
 export interface SettingsTable {
   key: string;
   value: JSONColumnType<Record<string, unknown>>;
@@ -321,6 +329,7 @@ export interface Database {
   policy_applications: PolicyApplicationsTable;
   app_deployments: AppDeploymentsTable;
   vpp_notifications: VppNotificationsTable;
+  rate_limit_windows: RateLimitWindowsTable;
 }
 
 export type Enrollment = Selectable<EnrollmentsTable>;
