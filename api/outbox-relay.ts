@@ -1,8 +1,9 @@
 /**
  * Delivers outbox rows to Temporal until each lands. Rows are written in the same transaction as
  * the state they describe, so a Temporal outage delays work but loses none. Claims are leases
- * (`available_at` pushed forward), so several API instances can relay side by side and a crashed
- * relay's rows come back after the lease.
+ * (`available_at` pushed forward), so several API instances can relay side by side, and a row
+ * whose delivery was never recorded (the relay crashed, or the database went away just then) comes
+ * back after the lease and is delivered again; the workflows take repeated events in their stride.
  */
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
@@ -31,7 +32,7 @@ export class OutboxRelay {
     private readonly log: Logger,
     opts: OutboxRelayOptions = {},
   ) {
-    this.#opts = { pollIntervalMs: 1000, leaseMs: 30_000, batchSize: 20, maxBackoffMs: 10_000, ...opts };
+    this.#opts = { pollIntervalMs: 1000, leaseMs: 10_000, batchSize: 20, maxBackoffMs: 10_000, ...opts };
   }
 
   start(): void {
@@ -93,8 +94,14 @@ export class OutboxRelay {
           and not exists (select 1 from outbox earlier where earlier.workflow_id = o.workflow_id and earlier.delivered_at is null and earlier.id < o.id)
         order by o.id limit ${this.#opts.batchSize} for update skip locked)
       returning id, kind, workflow_id, payload, attempts`.execute(this.db);
+    const claimedAt = Date.now();
     const rows = [...claimed.rows].sort((a, b) => Number(a.id) - Number(b.id));
     for (const [index, row] of rows.entries()) {
+      if (Date.now() - claimedAt > this.#opts.leaseMs / 2) {
+        // Temporal is slow: hand the rest back before the lease could lapse under us.
+        await this.db.updateTable('outbox').set({ available_at: sql`now()` }).where('id', 'in', rows.slice(index).map((r) => r.id)).execute();
+        return index;
+      }
       try {
         const outcome = await this.#deliver(row.kind, row.workflow_id, row.payload);
         await this.db

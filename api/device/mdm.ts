@@ -335,9 +335,9 @@ export function mdmRoutes(deps: MdmDeps) {
 
   function handleError(c: Context, err: unknown) {
     if (err instanceof DeviceError) return deviceErrorResponse(c, err, deps.publicUrl);
-    deps.log.error({ err }, 'mdm endpoint failed');
-    // 500: the device keeps its result and retries later; nothing is lost.
-    return c.json({ error: { code: 'internal_error', message: 'Temporary server error; retry later.' } }, 500);
+    // The app's error handler answers: 503 with Retry-After when the database is down, else 500.
+    // Either way the device keeps its message and retries later; nothing is lost.
+    throw err;
   }
 
   return app;

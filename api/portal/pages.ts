@@ -4,6 +4,7 @@
  */
 import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
+import { CSRF_FIELD } from './csrf.js';
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 
@@ -39,8 +40,10 @@ export function layout(title: string, organization: string, body: Html): Html {
 }
 
 const errorBox = (error?: string) => (error ? html`<p class="error" role="alert">${error}</p>` : '');
+/** Every form carries the portal's CSRF token (see csrf.ts). */
+const csrfInput = (token: string) => html`<input type="hidden" name="${CSRF_FIELD}" value="${token}" />`;
 
-export function termsPage(p: { action: string; organization: string; error?: string }): Html {
+export function termsPage(p: { action: string; organization: string; csrf: string; error?: string }): Html {
   return layout(
     'Enroll your device',
     p.organization,
@@ -51,6 +54,7 @@ export function termsPage(p: { action: string; organization: string; error?: str
         personal apps, data and photos stay private: ${p.organization} cannot see them, cannot read the
         serial number, and cannot erase your device.</p>
         <form method="post" action="${p.action}">
+          ${csrfInput(p.csrf)}
           <label class="choice"><input type="checkbox" name="accept" value="yes" /> I agree to the terms and conditions</label>
           <button type="submit">Enroll</button>
         </form>
@@ -58,7 +62,7 @@ export function termsPage(p: { action: string; organization: string; error?: str
   );
 }
 
-export function signInPage(p: { action: string; organization: string; username: string; askOwnership: boolean; askPassword: boolean; error?: string }): Html {
+export function signInPage(p: { action: string; organization: string; csrf: string; username: string; askOwnership: boolean; askPassword: boolean; error?: string }): Html {
   return layout(
     'Sign in',
     p.organization,
@@ -66,6 +70,7 @@ export function signInPage(p: { action: string; organization: string; username: 
       ${errorBox(p.error)}
       <div class="card">
         <form method="post" action="${p.action}">
+          ${csrfInput(p.csrf)}
           ${p.askPassword
             ? html`<label for="username">Username</label>
                 <input id="username" name="username" type="text" autocapitalize="none" autocorrect="off" value="${p.username}" required />
@@ -83,13 +88,14 @@ export function signInPage(p: { action: string; organization: string; username: 
   );
 }
 
-export function scopePage(p: { action: string; organization: string }): Html {
+export function scopePage(p: { action: string; organization: string; csrf: string }): Html {
   return layout(
     'How should your device be managed?',
     p.organization,
     html`<h1>How do you want ${p.organization} to manage this device?</h1>
       <div class="card">
         <form method="post" action="${p.action}">
+          ${csrfInput(p.csrf)}
           <label class="choice"><input type="radio" name="scope" value="device" />
             <span><strong>Manage entire device</strong><br /><span class="note">To manage the device completely without limitations on MDM capabilities.</span></span></label>
           <label class="choice"><input type="radio" name="scope" value="user" checked />
@@ -100,7 +106,7 @@ export function scopePage(p: { action: string; organization: string }): Html {
   );
 }
 
-export function managedAppleIdPage(p: { action: string; organization: string; value: string; error?: string }): Html {
+export function managedAppleIdPage(p: { action: string; organization: string; csrf: string; value: string; error?: string }): Html {
   return layout(
     'Managed Apple ID',
     p.organization,
@@ -108,6 +114,7 @@ export function managedAppleIdPage(p: { action: string; organization: string; va
       ${errorBox(p.error)}
       <div class="card">
         <form method="post" action="${p.action}">
+          ${csrfInput(p.csrf)}
           <label for="managedAppleId">Managed Apple ID</label>
           <input id="managedAppleId" name="managedAppleId" type="email" autocapitalize="none" value="${p.value}" required />
           <button type="submit">Download Profile</button>
@@ -169,6 +176,20 @@ export function accountDrivenPage(p: { organization: string; managedAppleId: str
   );
 }
 
-export function messagePage(p: { organization: string; title: string; message: string }): Html {
-  return layout(p.title, p.organization, html`<h1>${p.title}</h1><div class="card"><p>${p.message}</p></div>`);
+/**
+ * A page that only tells something. `code`, when given, is the machine-readable reason (like the
+ * JSON API's `error.code`), shown small for support and in `data-error-code` for scripts; `back`
+ * is a link to where the person can try again.
+ */
+export function messagePage(p: { organization: string; title: string; message: string; code?: string; back?: { href: string; label: string } }): Html {
+  return layout(
+    p.title,
+    p.organization,
+    html`<h1>${p.title}</h1>
+      <div class="card"${p.code ? html` data-error-code="${p.code}"` : ''}>
+        <p>${p.message}</p>
+        ${p.back ? html`<a class="button" href="${p.back.href}">${p.back.label}</a>` : ''}
+      </div>
+      ${p.code ? html`<p class="note">Error code: ${p.code}</p>` : ''}`,
+  );
 }

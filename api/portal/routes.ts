@@ -17,6 +17,7 @@ import type { SecretBox } from '../../security/secret-box.js';
 import type { EnrollmentStatus } from '../../workflows/enrollment-machine.js';
 import type { EnrollmentKind } from '../../workflows/messages.js';
 import type { OutboxRelay } from '../outbox-relay.js';
+import { CSRF_FIELD, PortalCsrf } from './csrf.js';
 import {
   accountDrivenPage,
   desktopModePage,
@@ -58,11 +59,30 @@ function sameText(a: string, b: string): boolean {
 export function portalRoutes(deps: PortalDeps) {
   const app = new Hono();
   const sessions = new PortalSessions(deps.masterKey);
+  const csrfTokens = new PortalCsrf(deps.masterKey);
   const org = deps.organization;
   const publicOrigin = new URL(deps.publicUrl).origin;
 
   app.use('*', bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.html(messagePage({ organization: org, title: 'Request too large', message: 'Please go back and try again.' }), 413) }));
   app.use('*', csrf({ origin: (origin, c) => origin === publicOrigin || origin === new URL(c.req.url).origin }));
+  // Defence in depth: every form submission must also carry this browser's token (csrf.ts),
+  // checked before any handler reads or changes anything.
+  app.use('/:id/*', async (c, next) => {
+    if (['GET', 'HEAD', 'OPTIONS'].includes(c.req.method)) return next();
+    const id = c.req.param('id')!;
+    const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+    if (csrfTokens.verify(c, id, form[CSRF_FIELD])) return next();
+    return c.html(
+      messagePage({
+        organization: org,
+        title: 'Please try again',
+        message: 'This form has expired or was not sent from the enrollment page. Go back and try again.',
+        code: 'csrf_token_invalid',
+        back: { href: `/enroll/${encodeURIComponent(id)}`, label: 'Back to the enrollment' },
+      }),
+      403,
+    );
+  });
 
   const load = (id: string) =>
     z.uuid().safeParse(id).success ? deps.db.selectFrom('enrollments').selectAll().where('id', '=', id).executeTakeFirst() : Promise.resolve(undefined);
@@ -108,7 +128,7 @@ export function portalRoutes(deps: PortalDeps) {
 
   app.get('/:id', async (c) => {
     const r = await open(c, { signedIn: false });
-    return r.ok ? c.html(termsPage({ action: c.req.path, organization: org })) : r.response;
+    return r.ok ? c.html(termsPage({ action: c.req.path, organization: org, csrf: csrfTokens.token(c, r.enrollment.id) })) : r.response;
   });
 
   app.post('/:id', async (c) => {
@@ -116,7 +136,7 @@ export function portalRoutes(deps: PortalDeps) {
     if (!r.ok) return r.response;
     const { enrollment: e, invite } = r;
     const form = await c.req.parseBody();
-    if (form.accept !== 'yes') return c.html(termsPage({ action: c.req.path, organization: org, error: 'Please agree to the terms and conditions to continue.' }), 400);
+    if (form.accept !== 'yes') return c.html(termsPage({ action: c.req.path, organization: org, csrf: csrfTokens.token(c, e.id), error: 'Please agree to the terms and conditions to continue.' }), 400);
     if (e.auth_mode === 'authenticated' || e.ownership === 'user_choice') return c.redirect(`/enroll/${e.id}/sign-in`, 303);
     await signedIn(c, e, invite.id);
     return c.redirect(nextStep(e), 303);
@@ -127,6 +147,7 @@ export function portalRoutes(deps: PortalDeps) {
       signInPage({
         action: c.req.path,
         organization: org,
+        csrf: csrfTokens.token(c, e.id),
         username: e.username,
         askPassword: e.auth_mode === 'authenticated',
         askOwnership: e.ownership === 'user_choice',
@@ -178,7 +199,7 @@ export function portalRoutes(deps: PortalDeps) {
 
   app.get('/:id/scope', async (c) => {
     const r = await open(c, { signedIn: true });
-    return r.ok ? c.html(scopePage({ action: c.req.path, organization: org })) : r.response;
+    return r.ok ? c.html(scopePage({ action: c.req.path, organization: org, csrf: csrfTokens.token(c, r.enrollment.id) })) : r.response;
   });
 
   app.post('/:id/scope', async (c) => {
@@ -197,7 +218,7 @@ export function portalRoutes(deps: PortalDeps) {
 
   app.get('/:id/managed-apple-id', async (c) => {
     const r = await open(c, { signedIn: true });
-    return r.ok ? c.html(managedAppleIdPage({ action: c.req.path, organization: org, value: await knownManagedAppleId(r.enrollment) })) : r.response;
+    return r.ok ? c.html(managedAppleIdPage({ action: c.req.path, organization: org, csrf: csrfTokens.token(c, r.enrollment.id), value: await knownManagedAppleId(r.enrollment) })) : r.response;
   });
 
   app.post('/:id/managed-apple-id', async (c) => {
@@ -207,7 +228,7 @@ export function portalRoutes(deps: PortalDeps) {
     const form = await c.req.parseBody();
     const parsed = managedAppleIdSchema.safeParse(typeof form.managedAppleId === 'string' ? form.managedAppleId.trim() : '');
     if (!parsed.success) {
-      return c.html(managedAppleIdPage({ action: c.req.path, organization: org, value: String(form.managedAppleId ?? ''), error: 'Enter your Managed Apple ID, for example name@company.com.' }), 400);
+      return c.html(managedAppleIdPage({ action: c.req.path, organization: org, csrf: csrfTokens.token(c, e.id), value: String(form.managedAppleId ?? ''), error: 'Enter your Managed Apple ID, for example name@company.com.' }), 400);
     }
     await deps.db.updateTable('users').set({ managed_apple_id: parsed.data, updated_at: sql`now()` }).where('id', '=', e.user_id).execute();
     return c.redirect(`/enroll/${e.id}/download`, 303);

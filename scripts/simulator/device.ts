@@ -154,6 +154,19 @@ export class SimulatedDevice {
   }
 
   /**
+   * Fills in the form of the page at `pageUrl` the way Safari submits it: loads the page (keeping
+   * its cookies), then posts `fields` together with every hidden input the server rendered into
+   * the form (such as its CSRF token) to the form's action.
+   */
+  async submit(pageUrl: string, fields: Record<string, string>): Promise<{ url: string; status: number; body: Buffer; type: string }> {
+    const page = await this.browse(pageUrl);
+    const html = page.body.toString('utf8');
+    const form = formOn(html);
+    if (!form) throw new PortalError(`no form on ${page.url} (${page.status}): ${textOf(html)}`, page.status, html);
+    return this.browse(new URL(form.action, page.url).href, { ...form.hidden, ...fields });
+  }
+
+  /**
    * Follows the invite link through the portal the way a user would, answering each page it
    * meets, and returns the downloaded profile (DER).
    */
@@ -166,21 +179,21 @@ export class SimulatedDevice {
       }
       const html = page.body.toString('utf8');
       if (page.status >= 400) throw new PortalError(`the portal answered ${page.status} at ${page.url}: ${textOf(html)}`, page.status, html);
-      const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
+      const form = formOn(html);
       const download = /<a class="button" href="([^"]*\/profile\/[^"]+)"/.exec(html)?.[1];
       if (download) {
         page = await this.browse(new URL(decode(download), page.url).href);
         continue;
       }
-      if (!action) throw new PortalError(`no form or download on ${page.url}: ${textOf(html)}`, page.status, html);
-      const form: Record<string, string> = {};
-      if (html.includes('name="accept"')) form.accept = 'yes';
-      if (html.includes('name="username"')) form.username = answers.username ?? /name="username"[^>]*value="([^"]*)"/.exec(html)?.[1] ?? '';
-      if (html.includes('name="password"')) form.password = answers.password ?? '';
-      if (html.includes('name="ownership"')) form.ownership = answers.ownership ?? 'personal';
-      if (html.includes('name="scope"')) form.scope = answers.scope ?? 'user';
-      if (html.includes('name="managedAppleId"')) form.managedAppleId = answers.managedAppleId ?? decode(/name="managedAppleId"[^>]*value="([^"]*)"/.exec(html)?.[1] ?? '');
-      page = await this.browse(new URL(decode(action), page.url).href, form);
+      if (!form) throw new PortalError(`no form or download on ${page.url}: ${textOf(html)}`, page.status, html);
+      const fields: Record<string, string> = { ...form.hidden };
+      if (html.includes('name="accept"')) fields.accept = 'yes';
+      if (html.includes('name="username"')) fields.username = answers.username ?? /name="username"[^>]*value="([^"]*)"/.exec(html)?.[1] ?? '';
+      if (html.includes('name="password"')) fields.password = answers.password ?? '';
+      if (html.includes('name="ownership"')) fields.ownership = answers.ownership ?? 'personal';
+      if (html.includes('name="scope"')) fields.scope = answers.scope ?? 'user';
+      if (html.includes('name="managedAppleId"')) fields.managedAppleId = answers.managedAppleId ?? decode(/name="managedAppleId"[^>]*value="([^"]*)"/.exec(html)?.[1] ?? '');
+      page = await this.browse(new URL(form.action, page.url).href, fields);
     }
     throw new Error('the portal did not lead to a profile');
   }
@@ -386,6 +399,21 @@ export class SimulatedDevice {
 function expectOk(what: string, res: { status: number; body: Buffer }) {
   if (res.status !== 200) throw new Error(`${what} answered ${res.status}: ${res.body.toString('utf8')}`);
   return res;
+}
+
+/** The page's first POST form: its action and hidden inputs (what a browser submits unasked). */
+export function formOn(html: string): { action: string; hidden: Record<string, string> } | undefined {
+  const form = /<form\b([^>]*)>([\s\S]*?)<\/form>/i.exec(html);
+  const attr = (tag: string, name: string) => new RegExp(`\\s${name}="([^"]*)"`, 'i').exec(tag)?.[1];
+  if (!form || attr(form[1]!, 'method')?.toLowerCase() !== 'post') return undefined;
+  const action = attr(form[1]!, 'action');
+  if (action === undefined) return undefined;
+  const hidden: Record<string, string> = {};
+  for (const [input] of form[2]!.matchAll(/<input\b[^>]*>/gi)) {
+    const name = attr(input, 'name');
+    if (attr(input, 'type')?.toLowerCase() === 'hidden' && name) hidden[decode(name)] = decode(attr(input, 'value') ?? '');
+  }
+  return { action: decode(action), hidden };
 }
 
 function textOf(html: string): string {

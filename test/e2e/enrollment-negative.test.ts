@@ -48,14 +48,14 @@ describe('portal sign-in', () => {
     const device = new SimulatedDevice();
     const signIn = `${invite.enrollmentUrl}/sign-in`;
     for (let i = 1; i <= 2; i++) {
-      const page = await device.browse(signIn, { username: invite.username, password: 'WRONGPASS1' });
+      const page = await device.submit(signIn, { username: invite.username, password: 'WRONGPASS1' });
       expect(page.status).toBe(400);
       expect(page.body.toString()).toContain('The username or password is incorrect.');
     }
-    const locked = await device.browse(signIn, { username: invite.username, password: 'WRONGPASS1' });
+    const locked = await device.submit(signIn, { username: invite.username, password: 'WRONGPASS1' });
     expect(locked.status).toBe(423);
     expect(locked.body.toString()).toContain('Too many failed attempts');
-    const stillLocked = await device.browse(signIn, { username: invite.username, password: invite.password! });
+    const stillLocked = await device.submit(signIn, { username: invite.username, password: invite.password! });
     expect(stillLocked.status).toBe(423);
   });
 
@@ -103,8 +103,8 @@ describe('profile download links', () => {
   it('work once, and only for their own enrollment', async () => {
     const { invite } = await invited();
     const device = new SimulatedDevice();
-    await device.browse(invite.enrollmentUrl, { accept: 'yes' });
-    await device.browse(`${invite.enrollmentUrl}/sign-in`, { username: invite.username, password: invite.password! });
+    await device.submit(invite.enrollmentUrl, { accept: 'yes' });
+    await device.submit(`${invite.enrollmentUrl}/sign-in`, { username: invite.username, password: invite.password! });
     const page = await device.browse(`${invite.enrollmentUrl}/download`);
     const href = /href="([^"]*\/profile\/[^"]+)"/.exec(page.body.toString())![1]!;
     const link = new URL(href, invite.enrollmentUrl).href;
@@ -118,8 +118,8 @@ describe('profile download links', () => {
     // Another enrollment's session cannot use this enrollment's link.
     const other = await invited();
     const stranger = new SimulatedDevice();
-    await stranger.browse(other.invite.enrollmentUrl, { accept: 'yes' });
-    await stranger.browse(`${other.invite.enrollmentUrl}/sign-in`, { username: other.invite.username, password: other.invite.password! });
+    await stranger.submit(other.invite.enrollmentUrl, { accept: 'yes' });
+    await stranger.submit(`${other.invite.enrollmentUrl}/sign-in`, { username: other.invite.username, password: other.invite.password! });
     const foreign = await stranger.browse(link);
     expect(foreign.type).not.toBe('application/x-apple-aspen-config');
   });

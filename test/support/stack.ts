@@ -72,7 +72,13 @@ export function testEnv(overrides: Record<string, string> = {}): Env {
   );
 }
 
-export async function startTestStack(overrides: Record<string, string> = {}, { relayPollIntervalMs = 200 } = {}): Promise<TestStack> {
+export interface TestStackOptions {
+  relayPollIntervalMs?: number;
+  /** a database of the test's own (a private server it restarts); default: a fresh one from createTestDatabase */
+  database?: TestDatabase;
+}
+
+export async function startTestStack(overrides: Record<string, string> = {}, { relayPollIntervalMs = 200, database: givenDatabase }: TestStackOptions = {}): Promise<TestStack> {
   const [smtp, sms, vpp] = await Promise.all([
     startSmtpSink(),
     startSmsSink(),
@@ -99,7 +105,7 @@ export async function startTestStack(overrides: Record<string, string> = {}, { r
     ...overrides,
   });
   const log = createLogger(env.LOG_LEVEL);
-  const database = await createTestDatabase();
+  const database = givenDatabase ?? (await createTestDatabase());
   const adminToken = generateApiToken();
   await ensureAdminToken(database.db, adminToken, 'test-admin');
 

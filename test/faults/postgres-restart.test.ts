@@ -1,0 +1,75 @@
+/**
+ * PostgreSQL restarts (its own server, fast shutdown, down for a few seconds) in the middle of an
+ * enrollment. Meanwhile the API answers admins and devices with 503, a machine-readable code and
+ * Retry-After; afterwards it recovers by itself, the device's retried message lands, and the
+ * enrollment completes with nothing lost.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseInvite, SimulatedDevice } from '../../scripts/simulator/device.js';
+import { postgresBinDir, startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres.js';
+import { eventually, startTestStack, type TestStack } from '../support/stack.js';
+
+const binDir = postgresBinDir();
+const DOWN_MS = 5_000;
+let postgres: PrivatePostgres;
+let stack: TestStack;
+const json = async (res: Response): Promise<any> => res.json();
+
+beforeAll(async () => {
+  if (!binDir) return;
+  postgres = await startPrivatePostgres(binDir);
+  stack = await startTestStack({}, { database: postgres });
+});
+afterAll(async () => {
+  await stack?.stop(); // also stops the private server
+});
+
+const statusOf = async (id: string) => (await json(await stack.admin(`/api/v1/enrollments/${id}`))).status as string;
+
+describe.skipIf(!binDir)('PostgreSQL restart', () => {
+  it('the API answers 503 with Retry-After while it is down and recovers when it is back; nothing is lost', { timeout: 120_000 }, async () => {
+    const email = `pg.${Date.now()}@example.com`;
+    const created = await json(
+      await stack.admin('/api/v1/enrollments', {
+        method: 'POST',
+        body: JSON.stringify({ user: { name: 'Restart User', email }, channel: 'email', ownership: 'personal', authMode: 'open', managedAppleId: `pg.${Date.now()}@acme.example` }),
+      }),
+    );
+    const { enrollmentUrl, username } = parseInvite((await stack.smtp.waitFor((m) => m.to.includes(email), 30_000)).text);
+    const device = new SimulatedDevice();
+    device.installProfile(await device.enrollThroughPortal(enrollmentUrl, { username }));
+    await device.authenticate();
+
+    await postgres.stopServer();
+    const stoppedAt = Date.now();
+    const admin = await stack.admin(`/api/v1/enrollments/${created.id}`);
+    expect(admin.status).toBe(503);
+    expect(admin.headers.get('retry-after')).toBe('5');
+    expect((await json(admin)).error.code).toBe('database_unavailable');
+    // The device's TokenUpdate is refused with a retryable status (never a 401 or a 500) ...
+    const refused = await device.checkIn({ MessageType: 'TokenUpdate', Token: device.pushToken, PushMagic: device.pushMagic, AwaitingConfiguration: false });
+    expect(refused.status).toBe(503);
+    expect(JSON.parse(refused.body.toString('utf8')).error.code).toBe('database_unavailable');
+    const portal = await fetch(enrollmentUrl);
+    expect(portal.status).toBe(503);
+    const ready = await fetch(`${stack.baseUrl}/readyz`);
+    expect(ready.status).toBe(503);
+    expect((await json(ready)).checks.database.ok).toBe(false);
+
+    await new Promise((r) => setTimeout(r, Math.max(0, DOWN_MS - (Date.now() - stoppedAt))));
+    await postgres.startServer();
+    const startedAt = Date.now();
+    await eventually(async () => ((await stack.admin(`/api/v1/enrollments/${created.id}`)).status === 200 ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
+    process.stderr.write(`fault: postgres down ${startedAt - stoppedAt} ms; API recovered in ${Date.now() - startedAt} ms\n`);
+    expect((await fetch(`${stack.baseUrl}/readyz`)).status).toBe(200);
+
+    // ... and lands when the device retries.
+    await device.tokenUpdate();
+    await eventually(async () => ((await statusOf(created.id)) === 'enrolled' ? true : undefined), { timeoutMs: 60_000 });
+    process.stderr.write(`fault: postgres-restart enrollment completed ${Date.now() - startedAt} ms after the restart\n`);
+    const timeline = (await json(await stack.admin(`/api/v1/enrollments/${created.id}`))).timeline.map((t: any) => t.to);
+    expect(timeline).toEqual(['invited', 'portal_authenticated', 'profile_issued', 'authenticated', 'enrolled']);
+    const undelivered = await stack.database.db.selectFrom('outbox').select('id').where('delivered_at', 'is', null).execute();
+    expect(undelivered).toEqual([]);
+  });
+});
