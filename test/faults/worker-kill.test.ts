@@ -3,42 +3,14 @@
  * again: the enrollment completes and nothing is lost. Needs a PostgreSQL server both processes can
  * reach (DATABASE_URL, as in CI); PGlite serves one process only.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseInvite, SimulatedDevice } from '../../scripts/simulator/device.js';
+import { killProcess, spawnTandem } from '../support/processes.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
 
-const root = new URL('../../', import.meta.url).pathname;
 let stack: TestStack;
 const json = async (res: Response): Promise<any> => res.json();
-
-function startWorkerProcess(): ChildProcess {
-  const caFile = join(mkdtempSync(join(tmpdir(), 'tandem-ca-')), 'apns-ca.pem');
-  writeFileSync(caFile, stack.apnsCaPem);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      LOG_LEVEL: 'warn',
-      DATABASE_URL: stack.database.url,
-      TEMPORAL_ADDRESS: stack.env.TEMPORAL_ADDRESS,
-      TEMPORAL_TASK_QUEUE: stack.env.TEMPORAL_TASK_QUEUE,
-      TANDEM_MASTER_KEY: stack.env.TANDEM_MASTER_KEY,
-      PUBLIC_URL: stack.env.PUBLIC_URL,
-      SMTP_URL: stack.env.SMTP_URL,
-      TANDEM_ORGANIZATION: 'Acme',
-      APNS_ORIGIN: stack.apns.origin,
-      // The local APNs server's certificate comes from a test CA.
-      NODE_EXTRA_CA_CERTS: caFile,
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  return child;
-}
+const startWorkerProcess = () => spawnTandem('worker/main.ts', stack);
 
 const databaseUrl = inject('databaseUrl');
 
@@ -64,8 +36,7 @@ describe.skipIf(!databaseUrl)('worker process killed mid-enrollment', () => {
     device.installProfile(await device.enrollThroughPortal(invite.enrollmentUrl, { username: invite.username }));
     await device.authenticate();
 
-    worker.kill('SIGKILL');
-    await new Promise((r) => worker.once('exit', r));
+    await killProcess(worker);
     const killedAt = Date.now();
     await device.tokenUpdate(); // answered from Postgres while no worker runs
 
@@ -77,8 +48,7 @@ describe.skipIf(!databaseUrl)('worker process killed mid-enrollment', () => {
       expect(detail.timeline.map((t: any) => t.to)).toEqual(['invited', 'portal_authenticated', 'profile_issued', 'authenticated', 'enrolled']);
       await stack.apns.waitFor((p) => p.token === device.pushToken.toString('hex'), 30_000);
     } finally {
-      worker.kill('SIGTERM');
-      await new Promise((r) => worker.once('exit', r));
+      await killProcess(worker, 'SIGTERM');
     }
   });
 });
