@@ -101,11 +101,16 @@ export async function createEnrollment(db: Db, req: NewEnrollmentRequest): Promi
   const workflowId = enrollmentWorkflowId(id);
   const username = req.user.email ?? req.user.phone!;
   const key = req.idempotencyKey ? `${req.actor}:${req.idempotencyKey}` : null;
-  if (key) {
-    const earlier = await db.selectFrom('enrollments').select(['id', 'status', 'username', 'expires_at', 'workflow_id']).where('idempotency_key', '=', key).executeTakeFirst();
-    if (earlier) return { id: earlier.id, status: earlier.status, username: earlier.username, expiresAt: earlier.expires_at, workflowId: earlier.workflow_id, replayed: true };
-  }
-  return db.transaction().execute(async (trx) => {
+  return db.transaction().execute(async (trx): Promise<CreatedEnrollment> => {
+    // Concurrent requests with one Idempotency-Key, or for one new person, take turns here: the
+    // second sees what the first committed instead of colliding with it on a unique index.
+    const locks = [key && `enrollment-create:${key}`, `user:${(req.user.email ?? req.user.phone!).toLowerCase()}`];
+    if (req.managedAppleId) locks.push(`managed-apple-id:${req.managedAppleId.toLowerCase()}`);
+    for (const lock of locks) if (lock) await sql`select pg_advisory_xact_lock(hashtextextended(${lock}, 0))`.execute(trx);
+    if (key) {
+      const earlier = await trx.selectFrom('enrollments').select(['id', 'status', 'username', 'expires_at', 'workflow_id']).where('idempotency_key', '=', key).executeTakeFirst();
+      if (earlier) return { id: earlier.id, status: earlier.status, username: earlier.username, expiresAt: earlier.expires_at, workflowId: earlier.workflow_id, replayed: true };
+    }
     const userId = await upsertUser(trx, req.user, req.managedAppleId);
     const row = await trx
       .insertInto('enrollments')

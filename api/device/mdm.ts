@@ -289,14 +289,17 @@ export function mdmRoutes(deps: MdmDeps) {
       deps.log.warn({ deviceId, commandUuid: uuid }, 'result for a command this device was never sent');
       return;
     }
-    if (row.status === 'acknowledged' || row.status === 'error') return; // a resent result: already stored
     const newStatus = status === 'Acknowledged' ? 'acknowledged' : status === 'NotNow' ? 'not_now' : 'error';
     await deps.db.transaction().execute(async (trx) => {
-      await trx
+      // The first final result wins, even against a resent one arriving at the same moment: the
+      // condition is checked under the row lock, and a resent result changes nothing.
+      const updated = await trx
         .updateTable('command_queue')
         .set({ status: newStatus, answered_at: sql`now()`, result_status: status, result: JSON.stringify(jsonSafe(stored)) })
         .where('id', '=', row.id)
-        .execute();
+        .where('status', 'not in', ['acknowledged', 'error'])
+        .executeTakeFirst();
+      if (updated.numUpdatedRows === 0n) return;
       if (status !== 'Acknowledged') return;
       if (row.request_type === 'RemoveProfile' && row.idempotency_key.endsWith(':remove-profile')) {
         // The device removed its enrollment profile: the disenrollment is confirmed.
