@@ -30,6 +30,10 @@ export async function createTandemWorker(opts: TandemWorkerOptions): Promise<Tan
     taskQueue: opts.taskQueue,
     activities,
     ...workflowSource,
+    // A workflow task handed to a worker that has since died waits this long before another worker
+    // may take it. Short, so a crashed worker holds up its enrollments for seconds (default 10 s);
+    // the cost is an occasional history replay when a live worker is merely busy.
+    stickyQueueScheduleToStartTimeout: '3s',
   });
   return {
     worker,
