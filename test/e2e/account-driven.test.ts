@@ -5,12 +5,11 @@
  * Mdm-Signature -> enrolled. With and without an invite, and what must be refused.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashApiToken } from '../../security/api-tokens.js';
 import { AccountEnrollmentError, parseInvite, SimulatedDevice } from '../../scripts/simulator/device.js';
 import { EnrollmentStatusKey } from '../../workflows/search-attributes.js';
+import { keepHistory } from '../support/history-fixtures.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
@@ -70,10 +69,7 @@ describe('account-driven enrollment', () => {
     expect(detail.timeline.map((t: any) => t.to)).toEqual(['portal_authenticated', 'profile_issued', 'authenticated', 'enrolled']);
     // No invite was ever sent for it.
     expect(stack.smtp.messages.some((m) => m.text.includes(enrollment.id))).toBe(false);
-    if (process.env.UPDATE_HISTORY_FIXTURES) {
-      const history = JSON.parse(historyToJSON(await stack.client.workflow.getHandle(detail.workflowId).fetchHistory()));
-      await writeFile(new URL('../fixtures/histories/enrollment-account-driven.json', import.meta.url), `${JSON.stringify(history, null, 2)}\n`);
-    }
+    await keepHistory(stack.client, detail.workflowId, 'enrollment-account-driven');
   });
 
   it('continues an invited enrollment with the invite password', async () => {

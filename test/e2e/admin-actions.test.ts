@@ -8,6 +8,8 @@ import { commands } from '../../mdm/capabilities.js';
 import type { SimulatedDevice } from '../../scripts/simulator/device.js';
 import { enrollSimulatedDevice } from '../support/enroll.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
+import { keepHistory } from '../support/history-fixtures.js';
+import { enrollmentWorkflowId } from '../../workflows/messages.js';
 
 let stack: TestStack;
 let userEnrolled: { id: string; device: SimulatedDevice };
@@ -85,6 +87,7 @@ describe('on a user-enrolled device', () => {
     expect(ran[0]!.Command).toMatchObject({ RequestType: 'DeviceLock', Message: 'Locked by IT' });
     const history = await json(await stack.admin(`/api/v1/enrollments/${userEnrolled.id}/commands`));
     expect(history.items[0]).toMatchObject({ commandUuid: accepted.commandUuid, status: 'acknowledged', resultStatus: 'Acknowledged', requestedBy: 'test-admin' });
+    await keepHistory(stack.client, enrollmentWorkflowId(userEnrolled.id), 'enrollment-admin-action');
   });
 
   it('sends the guide\'s restrictions and a passcode policy as one InstallProfile the device receives', async () => {

@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimulatedDevice } from '../../scripts/simulator/device.js';
 import { enrollSimulatedDevice } from '../support/enroll.js';
 import { AGENT_ADAM_ID, AGENT_BUNDLE_ID, eventually, startTestStack, type TestStack } from '../support/stack.js';
+import { keepHistory } from '../support/history-fixtures.js';
+import { appDeploymentWorkflowId } from '../../workflows/messages.js';
 
 let stack: TestStack;
 const json = async (res: Response): Promise<any> => res.json();
@@ -55,6 +57,8 @@ describe('agent app deployment', { timeout: 90_000 }, () => {
     const install = e.device.received.find((c) => c.Command.RequestType === 'InstallApplication')!;
     expect(install.Command).toMatchObject({ iTunesStoreID: Number(AGENT_ADAM_ID), Options: { PurchaseMethod: 1 } });
     await stack.smtp.waitFor((m) => m.to.includes(e.email) && /approve/i.test(m.subject), 15_000);
+    await keepHistory(stack.client, appDeploymentWorkflowId(e.id, AGENT_ADAM_ID), 'agent-approved');
+    await keepHistory(stack.client, e.workflowId, 'enrollment-with-agent');
   });
 
   it('records a denial, does not retry by itself, and installs after an admin sync', async () => {
@@ -69,6 +73,7 @@ describe('agent app deployment', { timeout: 90_000 }, () => {
     e.device.apps.set(Number(AGENT_ADAM_ID), { bundleId: AGENT_BUNDLE_ID, statuses: ['Prompting', 'Managed'] });
     expect((await stack.admin(`/api/v1/enrollments/${e.id}/agent/sync`, { method: 'POST' })).status).toBe(202);
     await untilAgent(e, 'installed');
+    await keepHistory(stack.client, appDeploymentWorkflowId(e.id, AGENT_ADAM_ID), 'agent-denied-then-synced');
   });
 
   it('waits for licences, and resumes when they are purchased', async () => {
@@ -79,6 +84,7 @@ describe('agent app deployment', { timeout: 90_000 }, () => {
     const resumed = await json(await stack.admin('/api/v1/settings/vpp/licences-purchased', { method: 'POST' }));
     expect(resumed.resumed).toBeGreaterThanOrEqual(1);
     await untilAgent(e, 'installed');
+    await keepHistory(stack.client, appDeploymentWorkflowId(e.id, AGENT_ADAM_ID), 'agent-waiting-for-licences');
   });
 
   it('honours a 429 Retry-After from Apple', async () => {
@@ -105,6 +111,8 @@ describe('agent app deployment', { timeout: 90_000 }, () => {
     expect(gone.agent).toMatchObject({ status: 'cancelled', licence: 'released' });
     expect(stack.vpp.assignedCount(AGENT_ADAM_ID)).toBe(assigned - 1);
     expect(stack.vpp.licensesOf(e.userId)).toEqual([]);
+    await keepHistory(stack.client, appDeploymentWorkflowId(e.id, AGENT_ADAM_ID), 'agent-cancelled-by-disenrollment');
+    await keepHistory(stack.client, e.workflowId, 'enrollment-disenrolled-while-agent-prompts');
   });
 
 });

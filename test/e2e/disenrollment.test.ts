@@ -4,13 +4,12 @@
  * lingers (push credentials, tokens, identity, queued commands), the old identity gets 403
  * com.apple.unrecognized.device, the user is told, and re-enrolling starts clean.
  */
-import { writeFile } from 'node:fs/promises';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrollmentProfileIdentifier } from '../../mdm/profile.js';
 import type { SimulatedDevice } from '../../scripts/simulator/device.js';
 import { enrollSimulatedDevice } from '../support/enroll.js';
 import { EnrollmentStatusKey } from '../../workflows/search-attributes.js';
+import { keepHistory } from '../support/history-fixtures.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
@@ -67,10 +66,7 @@ describe('disenrollment', () => {
     expect(detail.timeline.at(-1).reason).toContain('left the company');
     await expectNothingLingers(e);
     expect((await stack.admin(`/api/v1/enrollments/${e.id}/disenroll`, { method: 'POST' })).status).toBe(409);
-    if (process.env.UPDATE_HISTORY_FIXTURES) {
-      const history = JSON.parse(historyToJSON(await stack.client.workflow.getHandle(e.workflowId).fetchHistory()));
-      await writeFile(new URL('../fixtures/histories/enrollment-disenrolled-by-admin.json', import.meta.url), `${JSON.stringify(history, null, 2)}\n`);
-    }
+    await keepHistory(stack.client, e.workflowId, 'enrollment-disenrolled-by-admin');
   });
 
   it('by the admin, for a device that never answers: disenrolled (device unreachable) after the window', async () => {
@@ -80,6 +76,7 @@ describe('disenrollment', () => {
     const detail = await until(e.id, 'disenrolled');
     expect(detail.timeline.at(-1).reason).toContain('device unreachable');
     await expectNothingLingers(e);
+    await keepHistory(stack.client, e.workflowId, 'enrollment-disenrolled-unreachable');
   });
 
   it('by the device: CheckOut', async () => {
@@ -89,6 +86,7 @@ describe('disenrollment', () => {
     const detail = await until(e.id, 'disenrolled');
     expect(detail.device.checkedOutAt).toEqual(expect.any(String));
     await expectNothingLingers(e);
+    await keepHistory(stack.client, e.workflowId, 'enrollment-checked-out');
   });
 
   it('after APNs 410 Unregistered: inactive, then disenrolled after the grace period', async () => {
@@ -100,6 +98,7 @@ describe('disenrollment', () => {
     const gone = await until(e.id, 'disenrolled');
     expect(gone.timeline.at(-1).reason).toContain('device unreachable');
     await expectNothingLingers(e);
+    await keepHistory(stack.client, e.workflowId, 'enrollment-push-unregistered');
   });
 
   it('after no contact: inactive, and enrolled again when the device checks in', async () => {
@@ -112,6 +111,7 @@ describe('disenrollment', () => {
     expect(back.timeline.at(-1).reason).toContain('checked in again');
     await stack.admin(`/api/v1/enrollments/${e.id}/disenroll`, { method: 'POST' });
     await until(e.id, 'disenrolled');
+    await keepHistory(stack.client, e.workflowId, 'enrollment-inactive-then-back');
   });
 
   it('re-enrolling the same person starts clean: a new enrollment, a new EnrollmentID, nothing carried over', async () => {

@@ -8,10 +8,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseInvite, SimulatedDevice, type PortalAnswers } from '../../scripts/simulator/device.js';
 import { EnrollmentStatusKey, EnrollmentTypeKey, OwnershipKey } from '../../workflows/search-attributes.js';
+import { keepHistory } from '../support/history-fixtures.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
@@ -115,10 +115,7 @@ describe('User Enrollment by email (personal)', () => {
     expect(detail.device).not.toHaveProperty('hardware');
     expect((await stack.client.workflow.getHandle(created.workflowId).describe()).typedSearchAttributes.get(OwnershipKey)).toBe('personal');
 
-    if (process.env.UPDATE_HISTORY_FIXTURES) {
-      const history = JSON.parse(historyToJSON(await stack.client.workflow.getHandle(created.workflowId).fetchHistory()));
-      await writeFile(new URL('../fixtures/histories/enrollment-user-enrolled.json', import.meta.url), `${JSON.stringify(history, null, 2)}\n`);
-    }
+    await keepHistory(stack.client, created.workflowId, 'enrollment-user-enrolled');
   });
 });
 
@@ -179,9 +176,6 @@ describe('Corporate Device Enrollment (open invite)', () => {
     const detail = await expectEnrolled(created, device, 'device');
     expect(detail.device.hardware).toEqual({ udid: device.hardware.udid, serialNumber: device.hardware.serialNumber, imei: device.hardware.imei, meid: device.hardware.meid });
 
-    if (process.env.UPDATE_HISTORY_FIXTURES) {
-      const history = JSON.parse(historyToJSON(await stack.client.workflow.getHandle(created.workflowId).fetchHistory()));
-      await writeFile(new URL('../fixtures/histories/enrollment-device-enrolled.json', import.meta.url), `${JSON.stringify(history, null, 2)}\n`);
-    }
+    await keepHistory(stack.client, created.workflowId, 'enrollment-device-enrolled');
   });
 });

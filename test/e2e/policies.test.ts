@@ -8,6 +8,7 @@ import { parsePlist } from '../../mdm/plist-codec.js';
 import type { MdmCommand } from '../../scripts/simulator/device.js';
 import { enrollSimulatedDevice } from '../support/enroll.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
+import { keepHistory } from '../support/history-fixtures.js';
 
 let stack: TestStack;
 const json = async (res: Response): Promise<any> => res.json();
@@ -65,6 +66,7 @@ describe('policies', () => {
     expect(ran.map((c) => c.Command.RequestType)).toEqual(['InstallProfile']);
     expect(profileOf(ran[0]!).PayloadDisplayName).toBe('Baseline v2');
     await eventually(async () => ((await policies(e.id)).items.find((i: any) => i.version === 2)?.status === 'acknowledged' ? true : undefined));
+    await keepHistory(stack.client, e.workflowId, 'enrollment-policies-reapplied');
   });
 
   it('reach only their group, and are refused where the enrollment type forbids them', async () => {

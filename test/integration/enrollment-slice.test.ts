@@ -2,11 +2,11 @@
  * The vertical slice across real boundaries: HTTP -> Postgres + outbox -> Temporal dev server ->
  * worker activity -> Postgres, read back over HTTP and through Temporal's visibility.
  */
-import { writeFile } from 'node:fs/promises';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashApiToken } from '../../security/api-tokens.js';
 import { EnrollmentStatusKey, EnrollmentTypeKey } from '../../workflows/search-attributes.js';
+import { keepHistory } from '../support/history-fixtures.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
@@ -131,11 +131,7 @@ describe('POST /api/v1/enrollments -> workflow -> invite', () => {
     expect(detail.timeline.map((t: any) => t.to)).toEqual(['invited', 'expired']);
     expect((await handle.describe()).typedSearchAttributes.get(EnrollmentStatusKey)).toBe('expired');
 
-    // Refresh the replay fixture on demand: UPDATE_HISTORY_FIXTURES=1 npm test
-    if (process.env.UPDATE_HISTORY_FIXTURES) {
-      const history = JSON.parse(historyToJSON(await handle.fetchHistory()));
-      await writeFile(new URL('../fixtures/histories/enrollment-invite-expired.json', import.meta.url), `${JSON.stringify(history, null, 2)}\n`);
-    }
+    await keepHistory(stack.client, handle.workflowId, 'enrollment-invite-expired');
   });
 });
 
