@@ -12,7 +12,7 @@ import { ZodError } from 'zod';
 import type { Env } from '../config/env.js';
 import type { Db } from '../db/connection.js';
 import { InviteChangeError } from '../db/enrollments.js';
-import { ConflictError } from '../db/errors.js';
+import { ConflictError, isDatabaseUnavailable } from '../db/errors.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { accountEnrollmentRoutes } from './account/routes.js';
 import { actionRoutes } from './admin/actions.js';
@@ -49,15 +49,6 @@ export interface AppDeps {
 }
 
 const ADMIN_BODY_LIMIT = 1024 * 1024;
-
-/** Connection-level failures (refused, reset, timeout, shutting down): the request can be retried. */
-function isDatabaseUnavailable(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  return (
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006'].includes(e.code ?? '') ||
-    /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED/i.test(e.message ?? '')
-  );
-}
 
 export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
   const full: AppDeps = {

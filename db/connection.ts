@@ -22,7 +22,10 @@ export function createDb({ url, poolSize, applicationName = 'tandem' }: DbOption
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
   });
-  // A dropped idle connection must not crash the process; the pool replaces it on next use.
+  // A dropped connection must not crash the process. The pool reports idle ones; a connection
+  // checked out between queries (inside a transaction) reports on the client itself, so every
+  // client gets a listener too. Its next query fails (the caller answers 503) and the pool drops it.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }

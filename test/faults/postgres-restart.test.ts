@@ -4,7 +4,9 @@
  * Retry-After; afterwards it recovers by itself, the device's retried message lands, and the
  * enrollment completes with nothing lost.
  */
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isDatabaseUnavailable } from '../../db/errors.js';
 import { parseInvite, SimulatedDevice } from '../../scripts/simulator/device.js';
 import { postgresBinDir, startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
@@ -71,5 +73,24 @@ describe.skipIf(!binDir)('PostgreSQL restart', () => {
     expect(timeline).toEqual(['invited', 'portal_authenticated', 'profile_issued', 'authenticated', 'enrolled']);
     const undelivered = await stack.database.db.selectFrom('outbox').select('id').where('delivered_at', 'is', null).execute();
     expect(undelivered).toEqual([]);
+  });
+
+  it('a connection held inside a transaction when the server goes away fails its query, not the process', { timeout: 60_000 }, async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const transaction = postgres.db.transaction().execute(async (trx) => {
+      await sql`select 1`.execute(trx);
+      await held; // the client is checked out and idle when the server stops
+      await sql`select 1`.execute(trx);
+    });
+    const outcome = transaction.then(() => 'committed', (err: unknown) => err);
+    await postgres.stopServer();
+    await new Promise((r) => setTimeout(r, 200)); // the client sees its connection end
+    release();
+    const failure = await outcome;
+    expect(failure).not.toBe('committed');
+    expect(isDatabaseUnavailable(failure)).toBe(true); // answered as 503, like any outage
+    await postgres.startServer();
+    await eventually(async () => ((await sql<{ one: number }>`select 1 as one`.execute(postgres.db)).rows[0]?.one === 1 ? true : undefined), { timeoutMs: 30_000 });
   });
 });
