@@ -24,6 +24,8 @@ export class OutboxRelay {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #again = false;
+  /** the last delivery failed: Temporal is likely down, so wait for the next poll before trying more */
+  #failing = false;
   #stopped = true;
 
   constructor(
@@ -46,8 +48,17 @@ export class OutboxRelay {
     await this.#running;
   }
 
-  /** Deliver now rather than at the next poll (called right after a row is written). */
+  /**
+   * Deliver now rather than at the next poll (called right after a row is written). While
+   * deliveries are failing, the row simply waits for the next poll: an outage costs one attempt
+   * per poll, not one per request.
+   */
   kick(): Promise<void> {
+    if (this.#failing) return this.#running ?? Promise.resolve();
+    return this.#poll();
+  }
+
+  #poll(): Promise<void> {
     if (this.#running) {
       this.#again = true;
       return this.#running;
@@ -58,7 +69,7 @@ export class OutboxRelay {
   #schedule(ms: number): void {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.kick(), ms);
+    this.#timer = setTimeout(() => void this.#poll(), ms);
   }
 
   #run(): Promise<void> {
@@ -69,7 +80,7 @@ export class OutboxRelay {
           while ((await this.drainOnce()) > 0) {
             /* delivering a row may make the same workflow's next row claimable */
           }
-        } while (this.#again);
+        } while (this.#again && !this.#failing);
       } catch (err) {
         this.log.warn({ err }, 'outbox relay: claiming rows failed');
       } finally {
@@ -104,6 +115,7 @@ export class OutboxRelay {
       }
       try {
         const outcome = await this.#deliver(row.kind, row.workflow_id, row.payload);
+        this.#failing = false;
         await this.db
           .updateTable('outbox')
           .set({ delivered_at: sql`now()`, last_error: outcome === 'workflow_closed' ? 'not delivered: the workflow has closed' : null })
@@ -120,6 +132,7 @@ export class OutboxRelay {
           .set({ available_at: sql`now() + ${`${backoff} milliseconds`}::interval`, last_error: String(err).slice(0, 2000) })
           .where('id', 'in', rest)
           .execute();
+        this.#failing = true;
         return 0; // stop draining until the next poll
       }
     }

@@ -33,10 +33,15 @@ import {
 } from './messages.js';
 import { EnrollmentStatusKey, EnrollmentTypeKey, OwnershipKey } from './search-attributes.js';
 
-const activities = proxyActivities<EnrollmentActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes' },
-});
+const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes' };
+/** Mail, SMS, APNs and Apps and Books: the providers' own timeouts come first. */
+const external = proxyActivities<EnrollmentActivities>({ startToCloseTimeout: '1 minute', retry });
+/**
+ * Database-only steps take milliseconds. A short timeout bounds how long an enrollment waits when
+ * the worker running one dies (its completion never arrives): seconds, not a minute.
+ */
+const records = proxyActivities<EnrollmentActivities>({ startToCloseTimeout: '15 seconds', retry });
+
 
 /**
  * One enrollment, from invite to its final state. Events (portal, device, admin) arrive as one
@@ -80,8 +85,8 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
   setHandler(
     adminActionUpdate,
     async ({ commandUuid }) => {
-      await activities.releaseCommand({ ...key(`command:${commandUuid}`), commandUuid });
-      await activities.pushDevice(key(`push:${commandUuid}`));
+      await records.releaseCommand({ ...key(`command:${commandUuid}`), commandUuid });
+      await external.pushDevice(key(`push:${commandUuid}`));
       return { commandUuid, status: 'queued' as const };
     },
     {
@@ -96,7 +101,7 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
 
   const moveTo = async (to: EnrollmentStatus, reason?: string) => {
     const t = machine.moveTo(to, reason);
-    await activities.recordTransition({ ...key(`transition:${t.seq}`), from: t.from, to: t.to, ...(t.reason ? { reason: t.reason } : {}) });
+    await records.recordTransition({ ...key(`transition:${t.seq}`), from: t.from, to: t.to, ...(t.reason ? { reason: t.reason } : {}) });
     upsertSearchAttributes([
       { key: EnrollmentStatusKey, value: to },
       { key: EnrollmentTypeKey, value: enrollmentType ?? 'undecided' },
@@ -107,16 +112,16 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
   const sendInvite = async (reminder: boolean) => {
     if (!reminder) {
       invitesIssued += 1;
-      await activities.issueInvite(key(`invite:${invitesIssued}`));
+      await records.issueInvite(key(`invite:${invitesIssued}`));
     }
     invitesSent += 1;
-    await activities.deliverInvite({ ...key(`deliver:${invitesSent}`), reminder });
+    await external.deliverInvite({ ...key(`deliver:${invitesSent}`), reminder });
   };
 
   const becomeInactive = async (reason: string, unregistered: boolean) => {
     inactiveSince = Date.now();
     inactiveBecauseUnregistered = unregistered;
-    await activities.markInactive({ ...key(`inactive:${inactiveSince}`), reason });
+    await records.markInactive({ ...key(`inactive:${inactiveSince}`), reason });
     await moveTo('inactive', reason);
   };
 
@@ -155,9 +160,9 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
       await condition(() => !anyAppRunning());
     }
     await CancellationScope.nonCancellable(async () => {
-      await activities.cleanUpEnrollment({ ...key('cleanup'), reason });
-      if (patched('release-licences')) await activities.releaseLicences(key('release-licences'));
-      await activities.notifyDisenrolled(key('notify-disenrolled'));
+      await records.cleanUpEnrollment({ ...key('cleanup'), reason });
+      if (patched('release-licences')) await external.releaseLicences(key('release-licences'));
+      await external.notifyDisenrolled(key('notify-disenrolled'));
     });
     await moveTo('disenrolled', reason);
   };
@@ -183,12 +188,12 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
         if (status !== 'authenticated') return; // later TokenUpdates only refresh the push token
         await moveTo('enrolled');
         nextContactCheckAt = Date.now() + inactiveAfterMs;
-        await activities.queueInitialCommands(key('initial-commands'));
+        await records.queueInitialCommands(key('initial-commands'));
         // Policies arrived after the first enrollments ran: older histories never applied them here.
-        const requiredApps = patched('policies') ? (await activities.applyPolicies(key('policies:0'))).apps : undefined;
-        await afterPush(await activities.pushDevice(key('push:initial-commands')));
+        const requiredApps = patched('policies') ? (await records.applyPolicies(key('policies:0'))).apps : undefined;
+        await afterPush(await external.pushDevice(key('push:initial-commands')));
         if (patched('agent-deployment')) {
-          agentTarget = await activities.agentConfig(key('agent-config'));
+          agentTarget = await records.agentConfig(key('agent-config'));
           if (agentTarget) await startApp(agentTarget);
           for (const app of requiredApps ?? []) await startApp(app);
         }
@@ -203,7 +208,7 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
           if (app.running) await app.handle.signal(agentEventSignal, { type: event.type === 'agent_sync' ? 'sync' : 'licences_available' });
         }
         if (event.type === 'agent_sync') {
-          agentTarget ??= await activities.agentConfig(key(`agent-config:${Date.now()}`));
+          agentTarget ??= await records.agentConfig(key(`agent-config:${Date.now()}`));
           if (agentTarget && !apps.get(agentTarget.adamId)?.running) await startApp(agentTarget);
         }
         return;
@@ -218,21 +223,21 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
           disenrollReason = event.reason;
           removalRequestedAt = Date.now();
           await moveTo('disenrolling', event.reason);
-          await activities.queueRemoval(key('remove-profile'));
-          await activities.pushDevice(key('push:remove-profile'));
+          await records.queueRemoval(key('remove-profile'));
+          await external.pushDevice(key('push:remove-profile'));
         }
         return;
       case 'policies_changed':
         if (status === 'enrolled' || status === 'inactive') {
           policyRounds += 1;
-          const { queued, apps: requiredApps } = await activities.applyPolicies(key(`policies:${policyRounds}`));
-          if (queued) await afterPush(await activities.pushDevice(key(`push:policies:${policyRounds}`)));
+          const { queued, apps: requiredApps } = await records.applyPolicies(key(`policies:${policyRounds}`));
+          if (queued) await afterPush(await external.pushDevice(key(`push:policies:${policyRounds}`)));
           for (const app of requiredApps ?? []) if (!apps.has(app.adamId)) await startApp(app);
         }
         return;
       case 'device_seen':
         if (status === 'inactive') {
-          await activities.markInactive({ ...key(`active:${Date.now()}`), reason: null });
+          await records.markInactive({ ...key(`active:${Date.now()}`), reason: null });
           nextContactCheckAt = Date.now() + inactiveAfterMs;
           await moveTo('enrolled', 'the device checked in again');
         }
@@ -268,11 +273,11 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
     // Credentials first, then the state that opens the portal, then the message: a user who taps
     // the link the moment it arrives finds the portal open.
     invitesIssued = 1;
-    await activities.issueInvite(key('invite:1'));
+    await records.issueInvite(key('invite:1'));
     await moveTo('invited');
     firstInviteAt = Date.now();
     invitesSent = 1;
-    await activities.deliverInvite({ ...key('deliver:1'), reminder: false });
+    await external.deliverInvite({ ...key('deliver:1'), reminder: false });
   }
 
   while (!machine.isFinal) {
@@ -299,7 +304,7 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
     } else if (deadline.what === 'unreachable_grace') {
       await finishDisenrollment('disenrolled (device unreachable): APNs reported the device Unregistered and it never checked in again');
     } else {
-      const { lastSeenAt } = await activities.lastContact(key(`contact-check:${nextContactCheckAt}`));
+      const { lastSeenAt } = await records.lastContact(key(`contact-check:${nextContactCheckAt}`));
       const last = lastSeenAt ? Date.parse(lastSeenAt) : 0;
       if (Date.now() - last >= inactiveAfterMs) await becomeInactive(`no contact for ${Math.round(inactiveAfterMs / 86_400_000)} days`, false);
       else nextContactCheckAt = last + inactiveAfterMs;
