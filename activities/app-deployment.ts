@@ -126,6 +126,7 @@ export function appDeploymentActivities(deps: AppDeploymentDeps): Activities {
             oc.columns(['enrollment_id', 'adam_id']).doUpdateSet({ status: status as never, history: sql`app_deployments.history || ${entry}::jsonb`, updated_at: sql`now()` }),
           )
           .execute();
+        await recordAudit(db, { actor: 'tandem', action: 'app.status', targetType: 'enrollment', targetId: enrollmentId, details: { adamId, bundleId, status, ...(detail ? { detail } : {}) } });
         if (status === 'vpp_token_invalid') {
           await recordAudit(db, { actor: 'tandem', action: 'alert.vpp_token_invalid', targetType: 'settings', targetId: 'vpp', details: { enrollmentId, detail } });
         }

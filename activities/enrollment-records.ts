@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { recordAudit } from '../db/audit.js';
 import type { Db } from '../db/connection.js';
 import { generateOneTimePassword, hashOneTimePassword } from '../security/one-time-password.js';
 import type { SecretBox } from '../security/secret-box.js';
@@ -61,6 +62,7 @@ export function enrollmentRecordActivities({ db, box }: EnrollmentRecordDeps): P
           .executeTakeFirst();
         if (!inserted) return; // a retry of a transition already recorded
         await trx.updateTable('enrollments').set({ status: to, updated_at: sql`now()` }).where('id', '=', enrollmentId).execute();
+        await recordAudit(trx, { actor: 'tandem', action: 'enrollment.transition', targetType: 'enrollment', targetId: enrollmentId, details: { from, to, ...(reason ? { reason } : {}) } });
       });
     },
   };

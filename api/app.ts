@@ -16,6 +16,7 @@ import { ConflictError, isDatabaseUnavailable } from '../db/errors.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { accountEnrollmentRoutes } from './account/routes.js';
 import { actionRoutes } from './admin/actions.js';
+import { tokenRoutes } from './admin/tokens.js';
 import { auditRoutes } from './admin/audit.js';
 import { policyRoutes } from './admin/policies.js';
 import { vppAdminRoutes, vppNotificationRoutes } from './admin/vpp.js';
@@ -98,7 +99,7 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
       },
     }),
   );
-  for (const path of ['/enrollments', '/enrollments/*', '/settings/*', '/users', '/users/*', '/policies', '/policies/*', '/audit']) admin.use(path, requireAdmin(deps.db));
+  for (const path of ['/enrollments', '/enrollments/*', '/settings/*', '/users', '/users/*', '/policies', '/policies/*', '/audit', '/tokens', '/tokens/*']) admin.use(path, requireAdmin(deps.db));
   admin.route('/', enrollmentRoutes(full));
   admin.route('/', settingsRoutes(full));
   admin.route('/', directoryRoutes(full));
@@ -106,6 +107,7 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
   admin.route('/', policyRoutes(full));
   admin.route('/', vppAdminRoutes(full));
   admin.route('/', auditRoutes(full));
+  admin.route('/', tokenRoutes(full));
   admin.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
   admin.doc31('/openapi.json', {
     openapi: '3.1.0',

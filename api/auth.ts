@@ -19,11 +19,14 @@ export function requireAdmin(db: Db): MiddlewareHandler<AppEnv> {
     if (!match) throw new ApiError(401, 'unauthenticated', 'Send an admin API token as "Authorization: Bearer <token>".', undefined, challenge);
     const row = await db
       .selectFrom('api_tokens')
-      .select(['id', 'name', 'scope'])
+      .select(['id', 'name', 'scope', 'expires_at'])
       .where('token_hash', '=', hashApiToken(match[1]!))
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
     if (!row) throw new ApiError(401, 'invalid_token', 'The API token is unknown or revoked.', undefined, challenge);
+    if (row.expires_at && row.expires_at.getTime() <= Date.now()) {
+      throw new ApiError(401, 'token_expired', `The API token expired at ${row.expires_at.toISOString()}; ask an admin for a new one.`, undefined, challenge);
+    }
     const scope: TokenScope = row.scope;
     if (scope === 'read' && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
       throw new ApiError(403, 'insufficient_scope', 'This token is read-only.');

@@ -298,6 +298,10 @@ export interface ApiTokensTable {
   created_at: Timestamp;
   last_used_at: NullableTimestamp;
   revoked_at: NullableTimestamp;
+  /** null: does not expire */
+  expires_at: NullableTimestamp;
+  /** the name of the token that minted this one (null for the bootstrap token) */
+  created_by: string | null;
 }
 
 /** One row per side effect an activity performed, keyed `<workflowId>:<step>`. */

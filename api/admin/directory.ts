@@ -73,7 +73,11 @@ const importUsers = createRoute({
 
 export function directoryRoutes(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
-  app.openapi(putDomains, async (c) => c.json(await putManagedDomains(deps.db, c.req.valid('json')), 200));
+  app.openapi(putDomains, async (c) => {
+    const saved = await putManagedDomains(deps.db, c.req.valid('json'));
+    await recordAudit(deps.db, { actor: c.get('actor').name, action: 'settings.domains.update', targetType: 'settings', targetId: 'domains', details: { ...saved }, requestId: c.get('requestId') });
+    return c.json(saved, 200);
+  });
   app.openapi(getDomains, async (c) => c.json(await getManagedDomains(deps.db), 200));
   app.openapi(importUsers, async (c) => {
     const results = await upsertDirectoryUsers(deps.db, c.req.valid('json').users);
