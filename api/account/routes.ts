@@ -141,7 +141,9 @@ export function accountEnrollmentRoutes(deps: AccountEnrollmentDeps) {
   app.get(accountPaths.signIn, (c) => signInPage(c, c.req.query('user-identifier') ?? ''));
 
   app.post(accountPaths.signIn, async (c) => {
-    const form = await c.req.parseBody();
+    // A body that does not parse as the form it claims to be (a multipart without parts) is a
+    // failed sign-in like any other, not a server error.
+    const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
     const identifier = typeof form.username === 'string' ? form.username.trim() : '';
     const password = typeof form.password === 'string' ? form.password.slice(0, 200) : '';
     const user = identifier ? await findUserByIdentifier(deps.db, identifier) : undefined;
