@@ -27,7 +27,7 @@ import { sandboxRoutes } from './ops/sandbox.js';
 import { portalRoutes } from './portal/routes.js';
 import { enrollmentRoutes } from './admin/enrollments.js';
 import { requireAdmin } from './auth.js';
-import { clientAddress, rateLimit } from './rate-limit.js';
+import { RateLimiter } from './rate-limit.js';
 import { ApiError, errorBody, sendError, validationError } from './errors.js';
 import { docsRoutes } from './ops/docs.js';
 import { healthRoutes } from './ops/health.js';
@@ -74,20 +74,17 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
 
   app.route('/', healthRoutes(deps.db, deps.gateway));
 
+  const limiter = new RateLimiter(deps.db, deps.env.TANDEM_MASTER_KEY!);
   // Sign-in forms: per client address, per minute (the per-invite lockout counts wrong passwords).
-  const signInLimit = rateLimit({ db: deps.db, bucket: 'sign-in', limit: deps.env.RATE_LIMIT_SIGN_IN, windowMs: 60_000, trustProxy: deps.env.TRUST_PROXY });
-  app.on('POST', ['/enroll/:id/sign-in', '/account-enrollment/sign-in'], signInLimit);
-  // The admin API: per token (or address), per minute.
-  app.use(
-    '/api/v1/*',
-    rateLimit({
-      db: deps.db,
-      bucket: 'api',
-      limit: deps.env.RATE_LIMIT_API,
-      windowMs: 60_000,
-      key: (c) => c.req.header('authorization') ?? clientAddress(c, deps.env.TRUST_PROXY),
-    }),
-  );
+  const signIn = { bucket: 'sign-in', limit: deps.env.RATE_LIMIT_SIGN_IN, windowMs: 60_000 };
+  app.on('POST', ['/enroll/:id/sign-in', '/account-enrollment/sign-in'], limiter.perAddress(signIn, deps.env.TRUST_PROXY));
+  // The admin API: per token once authenticated; failed authentications per address.
+  const adminAuth = requireAdmin(deps.db, {
+    limiter,
+    perToken: { bucket: 'api', limit: deps.env.RATE_LIMIT_API, windowMs: 60_000 },
+    failuresPerAddress: { ...signIn, bucket: 'api-auth-failure' },
+    trustProxy: deps.env.TRUST_PROXY,
+  });
 
   const admin = new OpenAPIHono<AppEnv>({ defaultHook: full.validationHook });
   admin.use(
@@ -99,7 +96,7 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
       },
     }),
   );
-  for (const path of ['/enrollments', '/enrollments/*', '/settings/*', '/users', '/users/*', '/policies', '/policies/*', '/audit', '/tokens', '/tokens/*']) admin.use(path, requireAdmin(deps.db));
+  for (const path of ['/enrollments', '/enrollments/*', '/settings/*', '/users', '/users/*', '/policies', '/policies/*', '/audit', '/tokens', '/tokens/*']) admin.use(path, adminAuth);
   admin.route('/', enrollmentRoutes(full));
   admin.route('/', settingsRoutes(full));
   admin.route('/', directoryRoutes(full));

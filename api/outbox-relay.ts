@@ -10,13 +10,15 @@ import type { Logger } from 'pino';
 import type { Db } from '../db/connection.js';
 import type { OutboxKind } from '../db/schema.js';
 import type { EnrollmentEvent, EnrollmentWorkflowInput } from '../workflows/messages.js';
-import type { WorkflowGateway } from './workflow-gateway.js';
+import { CALL_DEADLINE_MS, type WorkflowGateway } from './workflow-gateway.js';
 
 export interface OutboxRelayOptions {
   pollIntervalMs?: number;
   leaseMs?: number;
   batchSize?: number;
   maxBackoffMs?: number;
+  /** the longest one delivery may take (the gateway's call deadline) */
+  deliveryDeadlineMs?: number;
 }
 
 export class OutboxRelay {
@@ -34,7 +36,10 @@ export class OutboxRelay {
     private readonly log: Logger,
     opts: OutboxRelayOptions = {},
   ) {
-    this.#opts = { pollIntervalMs: 1000, leaseMs: 10_000, batchSize: 20, maxBackoffMs: 10_000, ...opts };
+    this.#opts = { pollIntervalMs: 1000, leaseMs: 10_000, batchSize: 20, maxBackoffMs: 10_000, deliveryDeadlineMs: CALL_DEADLINE_MS, ...opts };
+    if (this.#opts.leaseMs < this.#opts.deliveryDeadlineMs + 3_000) {
+      throw new Error(`outbox relay: the lease (${this.#opts.leaseMs} ms) must outlast a delivery (${this.#opts.deliveryDeadlineMs} ms) by 3 s`);
+    }
   }
 
   start(): void {
@@ -97,6 +102,7 @@ export class OutboxRelay {
    * in the order they were written; the next one becomes claimable once this one is delivered.
    */
   async drainOnce(): Promise<number> {
+    const claimStarted = Date.now();
     const claimed = await sql<{ id: string; kind: OutboxKind; workflow_id: string; payload: Record<string, unknown>; attempts: number }>`
       update outbox set available_at = now() + ${`${this.#opts.leaseMs} milliseconds`}::interval, attempts = attempts + 1
       where id in (
@@ -105,10 +111,12 @@ export class OutboxRelay {
           and not exists (select 1 from outbox earlier where earlier.workflow_id = o.workflow_id and earlier.delivered_at is null and earlier.id < o.id)
         order by o.id limit ${this.#opts.batchSize} for update skip locked)
       returning id, kind, workflow_id, payload, attempts`.execute(this.db);
-    const claimedAt = Date.now();
+    // A delivery starts only while the lease outlasts it with room to spare, so no other relay
+    // can claim a row this one is still delivering. (The lease began after claimStarted.)
+    const lastStart = claimStarted + this.#opts.leaseMs - this.#opts.deliveryDeadlineMs - 2_000;
     const rows = [...claimed.rows].sort((a, b) => Number(a.id) - Number(b.id));
     for (const [index, row] of rows.entries()) {
-      if (Date.now() - claimedAt > this.#opts.leaseMs / 2) {
+      if (Date.now() > lastStart) {
         // Temporal is slow: hand the rest back before the lease could lapse under us.
         await this.db.updateTable('outbox').set({ available_at: sql`now()` }).where('id', 'in', rows.slice(index).map((r) => r.id)).execute();
         return index;
@@ -120,6 +128,7 @@ export class OutboxRelay {
           .updateTable('outbox')
           .set({ delivered_at: sql`now()`, last_error: outcome === 'workflow_closed' ? 'not delivered: the workflow has closed' : null })
           .where('id', '=', row.id)
+          .where('attempts', '=', row.attempts) // still this relay's claim
           .execute();
       } catch (err) {
         // Temporal is most likely down: back off this row and the rest of the batch together

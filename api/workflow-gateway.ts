@@ -29,7 +29,7 @@ export interface WorkflowGateway {
 }
 
 /** Calls give up after this long, so an unreachable Temporal never stalls a relay or a probe. */
-const CALL_DEADLINE_MS = 5_000;
+export const CALL_DEADLINE_MS = 5_000;
 
 export function temporalGateway(client: Client, taskQueue: string): WorkflowGateway {
   const withinDeadline = <T>(fn: () => Promise<T>, ms = CALL_DEADLINE_MS) => client.withDeadline(Date.now() + ms, fn);

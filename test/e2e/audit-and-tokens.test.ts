@@ -100,25 +100,6 @@ describe('API tokens', () => {
     expect((await json(res)).error.code).toBe('token_expired');
   });
 
-  it('never revokes the last usable admin token, even when two revocations race', async () => {
-    const own = (await json(await stack.admin('/api/v1/tokens'))).items.find((t: any) => t.name === 'test-admin');
-    const last = await stack.admin(`/api/v1/tokens/${own.id}`, { method: 'DELETE' });
-    expect(last.status).toBe(409);
-    expect((await json(last)).error.code).toBe('last_admin_token');
-
-    const second = await json(await stack.admin('/api/v1/tokens', { method: 'POST', body: JSON.stringify({ name: 'second admin', scope: 'admin' }) }));
-    const race = await Promise.all([
-      stack.admin(`/api/v1/tokens/${second.id}`, { method: 'DELETE' }),
-      withToken(second.token, `/api/v1/tokens/${own.id}`, { method: 'DELETE' }),
-    ]);
-    expect(race.map((r) => r.status).sort()).toEqual([200, 409]);
-    const usable = await stack.database.db.selectFrom('api_tokens').select('id').where('scope', '=', 'admin').where('revoked_at', 'is', null).execute();
-    expect(usable).toHaveLength(1);
-    // Whichever survived still works.
-    const survivor = usable[0]!.id === own.id ? stack.adminToken : second.token;
-    expect((await withToken(survivor, '/api/v1/tokens')).status).toBe(200);
-  });
-
   it('answers unknown ids and invalid bodies clearly', async () => {
     const missing = await stack.admin('/api/v1/tokens/00000000-0000-4000-8000-000000000000', { method: 'DELETE' });
     expect(missing.status).toBe(404);
@@ -126,5 +107,27 @@ describe('API tokens', () => {
     const bad = await stack.admin('/api/v1/tokens', { method: 'POST', body: JSON.stringify({ name: '', scope: 'root', expiresInDays: 0 }) });
     expect(bad.status).toBe(400);
     expect((await json(bad)).error.details.issues.map((i: any) => i.path).sort()).toEqual(['expiresInDays', 'name', 'scope']);
+  });
+
+  // Last: it revokes the stack's own admin token.
+  it('never revokes the last usable admin token, even when two revocations race', async () => {
+    const own = (await json(await stack.admin('/api/v1/tokens'))).items.find((t: any) => t.name === 'test-admin');
+    const last = await stack.admin(`/api/v1/tokens/${own.id}`, { method: 'DELETE' });
+    expect(last.status).toBe(409);
+    expect((await json(last)).error.code).toBe('last_admin_token');
+
+    const mint = async (name: string) => json(await stack.admin('/api/v1/tokens', { method: 'POST', body: JSON.stringify({ name, scope: 'admin' }) }));
+    const [a, b] = [await mint('admin a'), await mint('admin b')];
+    expect((await withToken(a.token, `/api/v1/tokens/${own.id}`, { method: 'DELETE' })).status).toBe(200);
+    // a and b are the only admins left; each revokes the other at the same moment. One wins; the
+    // other is refused as the last admin (409), or no longer authenticates (401) if it came later.
+    const race = await Promise.all([withToken(a.token, `/api/v1/tokens/${b.id}`, { method: 'DELETE' }), withToken(b.token, `/api/v1/tokens/${a.id}`, { method: 'DELETE' })]);
+    const statuses = race.map((r) => r.status).sort();
+    expect(statuses[0]).toBe(200);
+    expect([401, 409]).toContain(statuses[1]);
+    const usable = await stack.database.db.selectFrom('api_tokens').select('id').where('scope', '=', 'admin').where('revoked_at', 'is', null).execute();
+    expect(usable).toHaveLength(1);
+    const survivor = usable[0]!.id === a.id ? a.token : b.token;
+    expect((await withToken(survivor, '/api/v1/tokens')).status).toBe(200);
   });
 });

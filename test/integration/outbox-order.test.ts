@@ -65,6 +65,44 @@ describe('outbox ordering', () => {
   });
 });
 
+describe('a slow Temporal', () => {
+  it('gets no row twice: a relay hands back what it cannot deliver while its lease holds', { timeout: 60_000 }, async () => {
+    for (let seq = 0; seq < 6; seq++) await recordEnrollmentEvent(database.db, `slow-${seq}`, { type: 'device_seen' }, `slow-${seq}`);
+    const deliveries = new Map<string, number>();
+    const slow: WorkflowGateway = {
+      async startEnrollment() {},
+      async signalEnrollment(workflowId) {
+        await new Promise((r) => setTimeout(r, 700));
+        deliveries.set(workflowId, (deliveries.get(workflowId) ?? 0) + 1);
+        return 'delivered';
+      },
+      async adminAction() {
+        return { accepted: true };
+      },
+      async ping() {},
+    };
+    // Each claim may start deliveries for 4000 - 1000 - 2000 = 1000 ms: two of a batch of six,
+    // then the rest goes back, for either relay to claim afresh.
+    const relays = [1, 2].map(() => new OutboxRelay(database.db, slow, createLogger('silent'), { pollIntervalMs: 20, batchSize: 6, leaseMs: 4_000, deliveryDeadlineMs: 1_000 }));
+    relays.forEach((r) => r.start());
+    try {
+      await eventually(async () => {
+        const left = await database.db.selectFrom('outbox').select('id').where('workflow_id', 'like', 'enrollment/slow-%').where('delivered_at', 'is', null).execute();
+        return left.length === 0 ? true : undefined;
+      }, { timeoutMs: 45_000 });
+    } finally {
+      await Promise.all(relays.map((r) => r.stop()));
+    }
+    expect([...deliveries.values()]).toEqual([1, 1, 1, 1, 1, 1]);
+    const rows = await database.db.selectFrom('outbox').select('attempts').where('workflow_id', 'like', 'enrollment/slow-%').execute();
+    expect(Math.max(...rows.map((r) => r.attempts))).toBeGreaterThan(1); // some were handed back and claimed again
+  });
+
+  it('refuses a lease too short to outlast a delivery', () => {
+    expect(() => new OutboxRelay(database.db, flakyRecordingGateway(new Map()), createLogger('silent'), { leaseMs: 5_000, deliveryDeadlineMs: 5_000 })).toThrow(/must outlast/);
+  });
+});
+
 describe('a signal for a closed workflow', () => {
   let stack: TestStack;
   beforeAll(async () => {
