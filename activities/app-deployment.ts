@@ -119,17 +119,20 @@ export function appDeploymentActivities(deps: AppDeploymentDeps): Activities {
     async recordAppStatus({ enrollmentId, adamId, bundleId, status, detail, idempotencyKey }) {
       await once(db, idempotencyKey, async () => {
         const entry = JSON.stringify([{ at: new Date().toISOString(), status, ...(detail ? { detail } : {}) }]);
-        await db
-          .insertInto('app_deployments')
-          .values({ enrollment_id: enrollmentId, adam_id: adamId, bundle_id: bundleId, status: status as never, history: entry })
-          .onConflict((oc) =>
-            oc.columns(['enrollment_id', 'adam_id']).doUpdateSet({ status: status as never, history: sql`app_deployments.history || ${entry}::jsonb`, updated_at: sql`now()` }),
-          )
-          .execute();
-        await recordAudit(db, { actor: 'tandem', action: 'app.status', targetType: 'enrollment', targetId: enrollmentId, details: { adamId, bundleId, status, ...(detail ? { detail } : {}) } });
-        if (status === 'vpp_token_invalid') {
-          await recordAudit(db, { actor: 'tandem', action: 'alert.vpp_token_invalid', targetType: 'settings', targetId: 'vpp', details: { enrollmentId, detail } });
-        }
+        // The status and its audit line land together.
+        await db.transaction().execute(async (trx) => {
+          await trx
+            .insertInto('app_deployments')
+            .values({ enrollment_id: enrollmentId, adam_id: adamId, bundle_id: bundleId, status: status as never, history: entry })
+            .onConflict((oc) =>
+              oc.columns(['enrollment_id', 'adam_id']).doUpdateSet({ status: status as never, history: sql`app_deployments.history || ${entry}::jsonb`, updated_at: sql`now()` }),
+            )
+            .execute();
+          await recordAudit(trx, { actor: 'tandem', action: 'app.status', targetType: 'enrollment', targetId: enrollmentId, details: { adamId, bundleId, status, ...(detail ? { detail } : {}) } });
+          if (status === 'vpp_token_invalid') {
+            await recordAudit(trx, { actor: 'tandem', action: 'alert.vpp_token_invalid', targetType: 'settings', targetId: 'vpp', details: { enrollmentId, detail } });
+          }
+        });
         return {};
       });
     },

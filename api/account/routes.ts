@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Hono, type Context } from 'hono';
+import { csrf } from 'hono/csrf';
 import { html } from 'hono/html';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
@@ -140,7 +141,9 @@ export function accountEnrollmentRoutes(deps: AccountEnrollmentDeps) {
 
   app.get(accountPaths.signIn, (c) => signInPage(c, c.req.query('user-identifier') ?? ''));
 
-  app.post(accountPaths.signIn, async (c) => {
+  // The sign-in form posts to itself from the web view iOS opens: another origin has no business here.
+  const publicOrigin = new URL(deps.publicUrl).origin;
+  app.post(accountPaths.signIn, csrf({ origin: (origin, c) => origin === publicOrigin || origin === new URL(c.req.url).origin }), async (c) => {
     // A body that does not parse as the form it claims to be (a multipart without parts) is a
     // failed sign-in like any other, not a server error.
     const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);

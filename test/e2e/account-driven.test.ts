@@ -166,4 +166,18 @@ describe('account-driven enrollment', () => {
     expect(expired.status).toBe(401);
     expect(expired.headers.get('www-authenticate')).toContain('apple-as-web');
   });
+
+  it('refuses a web sign-in posted from another site, signing in no one', async () => {
+    const user = await importUser('the right password');
+    const res = await fetch(`${stack.baseUrl}/account-enrollment/sign-in`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example' },
+      body: new URLSearchParams({ username: user.managedAppleId, password: 'the right password' }).toString(),
+    });
+    expect(res.status).toBe(403);
+    expect(res.headers.get('location')).toBeNull();
+    expect(await enrollmentsOf(user.managedAppleId)).toEqual([]);
+    const tokens = await stack.database.db.selectFrom('account_tokens').select('id').where('user_id', '=', user.id).execute();
+    expect(tokens).toEqual([]);
+  });
 });

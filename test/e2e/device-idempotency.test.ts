@@ -4,6 +4,7 @@
  * so the database's uniqueness and row conditions are what is tested, not the order of arrival.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseInvite, SimulatedDevice } from '../../scripts/simulator/device.js';
 import { enrollmentWorkflowId } from '../../workflows/messages.js';
 import { enrollSimulatedDevice, type EnrolledDevice } from '../support/enroll.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
@@ -25,12 +26,26 @@ const eventsOf = async (enrollmentId: string, type: string) =>
   );
 
 describe('repeated messages have one effect', () => {
-  it('a TokenUpdate sent four times at once is one event, and the enrollment stays enrolled once', async () => {
-    const results = await Promise.all([1, 2, 3, 4].map(() => enrolled.device.tokenUpdate()));
+  it('a first TokenUpdate sent four times at once is one event, and the enrollment is enrolled once', async () => {
+    const email = `burst.${Date.now()}@example.com`;
+    const created = await json(
+      await stack.admin('/api/v1/enrollments', {
+        method: 'POST',
+        body: JSON.stringify({ user: { name: 'Burst User', email }, channel: 'email', ownership: 'personal', authMode: 'open', managedAppleId: `burst.${Date.now()}@acme.example` }),
+      }),
+    );
+    const invite = parseInvite((await stack.smtp.waitFor((m) => m.to.includes(email), 15_000)).text);
+    const device = new SimulatedDevice();
+    device.installProfile(await device.enrollThroughPortal(invite.enrollmentUrl, { username: invite.username }));
+    await device.authenticate();
+    // The four copies race to insert the same event: the unique dedupe key lets one through.
+    const results = await Promise.all([1, 2, 3, 4].map(() => device.tokenUpdate()));
     expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200]);
-    expect(await eventsOf(enrolled.id, 'token_updated')).toHaveLength(1);
-    const detail = await json(await stack.admin(`/api/v1/enrollments/${enrolled.id}`));
-    expect(detail.status).toBe('enrolled');
+    expect(await eventsOf(created.id, 'token_updated')).toHaveLength(1);
+    const detail = await eventually(async () => {
+      const d = await json(await stack.admin(`/api/v1/enrollments/${created.id}`));
+      return d.status === 'enrolled' ? d : undefined;
+    });
     expect(detail.timeline.filter((t: any) => t.to === 'enrolled')).toHaveLength(1);
   });
 
@@ -52,6 +67,17 @@ describe('repeated messages have one effect', () => {
     expect(after).toEqual(first);
     const history = await json(await stack.admin(`/api/v1/enrollments/${enrolled.id}/commands`));
     expect(history.items.filter((c: any) => c.commandUuid === commandUuid)).toHaveLength(1);
+
+    // Contradicting results at the same moment: one of them is stored whole, never a mix.
+    const second = await json(await stack.admin(`/api/v1/enrollments/${enrolled.id}/actions`, { method: 'POST', body: JSON.stringify({ type: 'device_lock', message: 'Again' }) }));
+    await eventually(async () => ((await enrolled.device.report({ Status: 'Idle' }))?.CommandUUID === second.commandUuid ? true : undefined));
+    await Promise.all([
+      enrolled.device.report({ CommandUUID: second.commandUuid, Status: 'Acknowledged' }),
+      enrolled.device.report({ CommandUUID: second.commandUuid, Status: 'Error', ErrorChain: [{ ErrorCode: 12021, ErrorDomain: 'MCMDMErrorDomain' }] }),
+    ]);
+    const settled = await stack.database.db.selectFrom('command_queue').select(['status', 'result_status', 'result']).where('command_uuid', '=', second.commandUuid).executeTakeFirstOrThrow();
+    expect([['acknowledged', 'Acknowledged'], ['error', 'Error']]).toContainEqual([settled.status, settled.result_status]);
+    expect((settled.result as { Status?: string }).Status).toBe(settled.result_status);
   });
 
   it('a result for a command the device was never sent is taken and ignored', async () => {

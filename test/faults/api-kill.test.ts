@@ -28,7 +28,12 @@ afterAll(async () => {
 /** The API process on the stack's port (so the profiles' URLs reach it), once it answers. */
 async function startApiProcess(temporalAddress: string): Promise<ChildProcess> {
   const child = spawnTandem('api/main.ts', stack, { HOST: '127.0.0.1', PORT: new URL(stack.baseUrl).port, TEMPORAL_ADDRESS: temporalAddress });
-  await eventually(async () => ((await fetch(`${stack.baseUrl}/healthz`)).ok ? true : undefined), { timeoutMs: 60_000, intervalMs: 100 });
+  try {
+    await eventually(async () => ((await fetch(`${stack.baseUrl}/healthz`)).ok ? true : undefined), { timeoutMs: 60_000, intervalMs: 100 });
+  } catch (err) {
+    await killProcess(child); // never leave a process holding the port
+    throw err;
+  }
   return child;
 }
 

@@ -23,7 +23,8 @@ beforeAll(async () => {
   stack = await startTestStack({}, { database: postgres });
 });
 afterAll(async () => {
-  await stack?.stop(); // also stops the private server
+  if (stack) await stack.stop(); // also stops the private server
+  else await postgres?.stop();
 });
 
 const statusOf = async (id: string) => (await json(await stack.admin(`/api/v1/enrollments/${id}`))).status as string;

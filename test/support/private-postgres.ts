@@ -3,7 +3,8 @@
  * fault test can stop and restart the database without touching the server other files share.
  * Available where PostgreSQL is installed (CI installs it); as root, the server runs as `postgres`.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,8 @@ import { createDb } from '../../db/connection.js';
 import { migrateToLatest } from '../../db/migrate.js';
 import { freePort } from '../../scripts/free-port.js';
 import type { TestDatabase } from './database.js';
+
+const execFileAsync = promisify(execFile);
 
 export interface PrivatePostgres extends TestDatabase {
   /** fast shutdown: open connections are cut, as in a real restart */
@@ -43,12 +46,13 @@ export async function startPrivatePostgres(binDir: string): Promise<PrivatePostg
     chownSync(dir, uid, gid);
   }
   // PostgreSQL refuses to run as root: run its tools as the `postgres` user then.
-  const run = (tool: string, args: string[]) => {
+  // Asynchronous, so the API in this process keeps answering while pg_ctl waits.
+  const run = async (tool: string, args: string[]) => {
     const [cmd, argv] = root ? ['runuser', ['-u', 'postgres', '--', join(binDir, tool), ...args]] : [join(binDir, tool), args];
-    execFileSync(cmd as string, argv as string[], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
+    await execFileAsync(cmd as string, argv as string[], { timeout: 60_000 });
   };
   const data = join(dir, 'data');
-  run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
+  await run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
   const port = await freePort();
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
   const startServer = async () => run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', options, 'start']);

@@ -32,6 +32,14 @@ export async function startPrivateTemporal(cliPath: string): Promise<PrivateTemp
   for (const key of tandemSearchAttributes) args.push('--search-attribute', `${key.name}=${typeNames[key.type] ?? 'Keyword'}`);
   let child: ChildProcess | undefined;
 
+  const stop = async () => {
+    const running = child;
+    child = undefined;
+    if (!running || running.exitCode !== null) return;
+    const exited = new Promise((r) => running.once('exit', r));
+    running.kill('SIGTERM');
+    await exited;
+  };
   const start = async () => {
     child = spawn(cliPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
     const deadline = Date.now() + 60_000;
@@ -46,18 +54,13 @@ export async function startPrivateTemporal(cliPath: string): Promise<PrivateTemp
           await connection.close();
         }
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`the Temporal dev server at ${address} did not answer within 60 s: ${String(err)}`);
+        if (Date.now() > deadline) {
+          await stop(); // never leave a server behind
+          throw new Error(`the Temporal dev server at ${address} did not answer within 60 s: ${String(err)}`);
+        }
         await new Promise((r) => setTimeout(r, 200));
       }
     }
-  };
-  const stop = async () => {
-    const running = child;
-    child = undefined;
-    if (!running || running.exitCode !== null) return;
-    const exited = new Promise((r) => running.once('exit', r));
-    running.kill('SIGTERM');
-    await exited;
   };
 
   await start();

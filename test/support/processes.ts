@@ -3,7 +3,7 @@
  * stack's database and Temporal, for fault tests that kill them with SIGKILL.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestStack } from './stack.js';
@@ -13,9 +13,10 @@ const root = new URL('../../', import.meta.url).pathname;
 export type Entry = 'api/main.ts' | 'worker/main.ts';
 
 export function spawnTandem(entry: Entry, stack: TestStack, overrides: Record<string, string> = {}): ChildProcess {
-  const caFile = join(mkdtempSync(join(tmpdir(), 'tandem-ca-')), 'apns-ca.pem');
+  const caDir = mkdtempSync(join(tmpdir(), 'tandem-ca-'));
+  const caFile = join(caDir, 'apns-ca.pem');
   writeFileSync(caFile, stack.apnsCaPem);
-  return spawn(process.execPath, ['--import', 'tsx', entry], {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: root,
     env: {
       PATH: process.env.PATH,
@@ -35,6 +36,8 @@ export function spawnTandem(entry: Entry, stack: TestStack, overrides: Record<st
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
+  child.once('exit', () => rmSync(caDir, { recursive: true, force: true }));
+  return child;
 }
 
 /** SIGKILL (or another signal) and wait until the process is gone. */
