@@ -4,7 +4,6 @@
  * so the database's uniqueness and row conditions are what is tested, not the order of arrival.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseInvite, SimulatedDevice } from '../../scripts/simulator/device.js';
 import { enrollmentWorkflowId } from '../../workflows/messages.js';
 import { enrollSimulatedDevice, type EnrolledDevice } from '../support/enroll.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
@@ -27,23 +26,13 @@ const eventsOf = async (enrollmentId: string, type: string) =>
 
 describe('repeated messages have one effect', () => {
   it('a first TokenUpdate sent four times at once is one event, and the enrollment is enrolled once', async () => {
-    const email = `burst.${Date.now()}@example.com`;
-    const created = await json(
-      await stack.admin('/api/v1/enrollments', {
-        method: 'POST',
-        body: JSON.stringify({ user: { name: 'Burst User', email }, channel: 'email', ownership: 'personal', authMode: 'open', managedAppleId: `burst.${Date.now()}@acme.example` }),
-      }),
-    );
-    const invite = parseInvite((await stack.smtp.waitFor((m) => m.to.includes(email), 15_000)).text);
-    const device = new SimulatedDevice();
-    device.installProfile(await device.enrollThroughPortal(invite.enrollmentUrl, { username: invite.username }));
-    await device.authenticate();
+    const { id, device } = await enrollSimulatedDevice(stack, { stopAfterAuthenticate: true });
     // The four copies race to insert the same event: the unique dedupe key lets one through.
     const results = await Promise.all([1, 2, 3, 4].map(() => device.tokenUpdate()));
     expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200]);
-    expect(await eventsOf(created.id, 'token_updated')).toHaveLength(1);
+    expect(await eventsOf(id, 'token_updated')).toHaveLength(1);
     const detail = await eventually(async () => {
-      const d = await json(await stack.admin(`/api/v1/enrollments/${created.id}`));
+      const d = await json(await stack.admin(`/api/v1/enrollments/${id}`));
       return d.status === 'enrolled' ? d : undefined;
     });
     expect(detail.timeline.filter((t: any) => t.to === 'enrolled')).toHaveLength(1);

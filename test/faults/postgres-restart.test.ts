@@ -7,7 +7,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDatabaseUnavailable } from '../../db/errors.js';
-import { parseInvite, SimulatedDevice } from '../../scripts/simulator/device.js';
+import { enrollSimulatedDevice } from '../support/enroll.js';
 import { postgresBinDir, startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
 
@@ -31,21 +31,12 @@ const statusOf = async (id: string) => (await json(await stack.admin(`/api/v1/en
 
 describe.skipIf(!binDir)('PostgreSQL restart', () => {
   it('the API answers 503 with Retry-After while it is down and recovers when it is back; nothing is lost', { timeout: 120_000 }, async () => {
-    const email = `pg.${Date.now()}@example.com`;
-    const created = await json(
-      await stack.admin('/api/v1/enrollments', {
-        method: 'POST',
-        body: JSON.stringify({ user: { name: 'Restart User', email }, channel: 'email', ownership: 'personal', authMode: 'open', managedAppleId: `pg.${Date.now()}@acme.example` }),
-      }),
-    );
-    const { enrollmentUrl, username } = parseInvite((await stack.smtp.waitFor((m) => m.to.includes(email), 30_000)).text);
-    const device = new SimulatedDevice();
-    device.installProfile(await device.enrollThroughPortal(enrollmentUrl, { username }));
-    await device.authenticate();
+    const { id, device } = await enrollSimulatedDevice(stack, { stopAfterAuthenticate: true });
+    const enrollmentUrl = `${stack.baseUrl}/enroll/${id}`;
 
     await postgres.stopServer();
     const stoppedAt = Date.now();
-    const admin = await stack.admin(`/api/v1/enrollments/${created.id}`);
+    const admin = await stack.admin(`/api/v1/enrollments/${id}`);
     expect(admin.status).toBe(503);
     expect(admin.headers.get('retry-after')).toBe('5');
     expect((await json(admin)).error.code).toBe('database_unavailable');
@@ -62,15 +53,15 @@ describe.skipIf(!binDir)('PostgreSQL restart', () => {
     await new Promise((r) => setTimeout(r, Math.max(0, DOWN_MS - (Date.now() - stoppedAt))));
     await postgres.startServer();
     const startedAt = Date.now();
-    await eventually(async () => ((await stack.admin(`/api/v1/enrollments/${created.id}`)).status === 200 ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
+    await eventually(async () => ((await stack.admin(`/api/v1/enrollments/${id}`)).status === 200 ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
     process.stderr.write(`fault: postgres down ${startedAt - stoppedAt} ms; API recovered in ${Date.now() - startedAt} ms\n`);
     expect((await fetch(`${stack.baseUrl}/readyz`)).status).toBe(200);
 
     // ... and lands when the device retries.
     await device.tokenUpdate();
-    await eventually(async () => ((await statusOf(created.id)) === 'enrolled' ? true : undefined), { timeoutMs: 60_000 });
+    await eventually(async () => ((await statusOf(id)) === 'enrolled' ? true : undefined), { timeoutMs: 60_000 });
     process.stderr.write(`fault: postgres-restart enrollment completed ${Date.now() - startedAt} ms after the restart\n`);
-    const timeline = (await json(await stack.admin(`/api/v1/enrollments/${created.id}`))).timeline.map((t: any) => t.to);
+    const timeline = (await json(await stack.admin(`/api/v1/enrollments/${id}`))).timeline.map((t: any) => t.to);
     expect(timeline).toEqual(['invited', 'portal_authenticated', 'profile_issued', 'authenticated', 'enrolled']);
     const undelivered = await stack.database.db.selectFrom('outbox').select('id').where('delivered_at', 'is', null).execute();
     expect(undelivered).toEqual([]);

@@ -16,6 +16,8 @@ export interface EnrollOptions {
   apps?: { adamId: string; bundleId: string; statuses: string[] }[];
   /** wait for the first push, as a real iPhone polls only when pushed (default true) */
   waitForPush?: boolean;
+  /** stop after Authenticate: the test sends TokenUpdate itself (no push is awaited then) */
+  stopAfterAuthenticate?: boolean;
 }
 
 export interface EnrolledDevice {
@@ -44,8 +46,10 @@ export async function enrollSimulatedDevice(stack: TestStack, opts: EnrollOption
   for (const app of opts.apps ?? []) device.apps.set(Number(app.adamId), { bundleId: app.bundleId, statuses: [...app.statuses] });
   device.installProfile(await device.enrollThroughPortal(invite.enrollmentUrl, { username: invite.username, ...(invite.password ? { password: invite.password } : {}) }));
   await device.authenticate();
-  await device.tokenUpdate();
-  if (opts.waitForPush ?? true) await stack.apns.waitFor((p) => p.token === device.pushToken.toString('hex'), 15_000);
+  if (!opts.stopAfterAuthenticate) {
+    await device.tokenUpdate();
+    if (opts.waitForPush ?? true) await stack.apns.waitFor((p) => p.token === device.pushToken.toString('hex'), 15_000);
+  }
   const userId = (await stack.database.db.selectFrom('enrollments').select('user_id').where('id', '=', created.id).executeTakeFirstOrThrow()).user_id;
   return { id: created.id, workflowId: created.workflowId, email, managedAppleId, userId, device };
 }
