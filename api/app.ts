@@ -3,7 +3,6 @@
  * device-facing routes. Built by a factory from its dependencies; `api/server.ts` serves it.
  */
 import { OpenAPIHono, type Hook } from '@hono/zod-openapi';
-import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
@@ -28,6 +27,7 @@ import { portalRoutes } from './portal/routes.js';
 import { enrollmentRoutes } from './admin/enrollments.js';
 import { requireAdmin } from './auth.js';
 import { RateLimiter } from './rate-limit.js';
+import { limitBody } from './body-limit.js';
 import { ApiError, errorBody, sendError, validationError } from './errors.js';
 import { docsRoutes } from './ops/docs.js';
 import { healthRoutes } from './ops/health.js';
@@ -87,15 +87,7 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
   });
 
   const admin = new OpenAPIHono<AppEnv>({ defaultHook: full.validationHook });
-  admin.use(
-    bodyLimit({
-      maxSize: ADMIN_BODY_LIMIT,
-      onError: () => {
-        // The rest of the body is never read: close the connection so no client reuses it.
-        throw new ApiError(413, 'body_too_large', `Request bodies are limited to ${ADMIN_BODY_LIMIT} bytes.`, undefined, { Connection: 'close' });
-      },
-    }),
-  );
+  admin.use(limitBody(ADMIN_BODY_LIMIT));
   for (const path of ['/enrollments', '/enrollments/*', '/settings/*', '/users', '/users/*', '/policies', '/policies/*', '/audit', '/tokens', '/tokens/*']) admin.use(path, adminAuth);
   admin.route('/', enrollmentRoutes(full));
   admin.route('/', settingsRoutes(full));

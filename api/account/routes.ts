@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { csrf } from 'hono/csrf';
 import { html } from 'hono/html';
 import { sql } from 'kysely';
@@ -25,6 +26,7 @@ import type { SecretBox } from '../../security/secret-box.js';
 import type { OutboxRelay } from '../outbox-relay.js';
 import { layout, messagePage } from '../portal/pages.js';
 import { issueAccountDrivenProfile } from '../portal/profile-issuer.js';
+import { limitBody } from '../body-limit.js';
 
 export interface AccountEnrollmentDeps {
   db: Db;
@@ -79,9 +81,9 @@ export function accountEnrollmentRoutes(deps: AccountEnrollmentDeps) {
     return c.json({ Servers: [{ Version: version, BaseURL: new URL(accountPaths.base, deps.publicUrl).href }] });
   });
 
-  app.post(accountPaths.base, async (c) => {
+  // Enrollment requests are a small signed plist: refuse anything bigger before reading it.
+  app.post(accountPaths.base, limitBody(64 * 1024), async (c) => {
     const body = Buffer.from(await c.req.arrayBuffer());
-    if (body.length > 64 * 1024) return c.json({ error: { code: 'body_too_large', message: 'Enrollment requests are small.' } }, 413);
     // The device signs the body with its built-in identity (CMS); Apple's examples show a raw plist.
     let request: Record<string, unknown>;
     try {
@@ -143,7 +145,8 @@ export function accountEnrollmentRoutes(deps: AccountEnrollmentDeps) {
 
   // The sign-in form posts to itself from the web view iOS opens: another origin has no business here.
   const publicOrigin = new URL(deps.publicUrl).origin;
-  app.post(accountPaths.signIn, csrf({ origin: (origin, c) => origin === publicOrigin || origin === new URL(c.req.url).origin }), async (c) => {
+  const signInBodyLimit = bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.html(messagePage({ organization: org, title: 'Request too large', message: 'Please go back and try again.' }), 413) });
+  app.post(accountPaths.signIn, signInBodyLimit, csrf({ origin: (origin, c) => origin === publicOrigin || origin === new URL(c.req.url).origin }), async (c) => {
     // A body that does not parse as the form it claims to be (a multipart without parts) is a
     // failed sign-in like any other, not a server error.
     const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);

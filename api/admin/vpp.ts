@@ -18,6 +18,7 @@ import { ApiError } from '../errors.js';
 import type { AppEnv } from '../types.js';
 import { jsonError } from './openapi-common.js';
 import { recordAudit } from '../../db/audit.js';
+import { limitBody } from '../body-limit.js';
 
 const security = [{ bearerAuth: [] }];
 const DAY = 86_400_000;
@@ -174,7 +175,7 @@ const sha = (s: string) => createHash('sha256').update(s).digest();
 export function vppNotificationRoutes(deps: AppDeps) {
   const app = new Hono();
   const secrets = new SecretStore(deps.db, deps.box);
-  app.post('/notifications', async (c) => {
+  app.post('/notifications', limitBody(64 * 1024), async (c) => {
     const expected = (await secrets.get('vpp.notification-token'))?.toString('utf8');
     const given = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1] ?? '';
     if (!expected || !timingSafeEqual(sha(given), sha(expected))) {
