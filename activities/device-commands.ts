@@ -8,6 +8,7 @@ import { queriesFor } from '../mdm/device-queries.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { EnrollmentActivities } from '../workflows/activity-types.js';
 import { createApnsClient, type ApnsClient } from './delivery/apns.js';
+import { pushMagicContext, pushTokenContext } from '../db/seal-contexts.js';
 
 export interface DeviceCommandDeps {
   db: Db;
@@ -15,8 +16,6 @@ export interface DeviceCommandDeps {
   apns: { origin: string; /** extra trusted CA (the local sink in sandbox mode and tests) */ ca?: string };
 }
 
-export const pushTokenContext = (deviceId: string) => `device-push-token:${deviceId}`;
-export const pushMagicContext = (deviceId: string) => `device-push-magic:${deviceId}`;
 
 export function deviceCommandActivities(deps: DeviceCommandDeps): Pick<EnrollmentActivities, 'queueInitialCommands' | 'pushDevice' | 'releaseCommand'> & { close(): Promise<void> } {
   const settings = new SettingsStore(deps.db, deps.box);

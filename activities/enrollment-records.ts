@@ -4,13 +4,13 @@ import type { Db } from '../db/connection.js';
 import { generateOneTimePassword, hashOneTimePassword } from '../security/one-time-password.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { EnrollmentActivities, RecordTransitionInput } from '../workflows/activity-types.js';
+import { inviteSealContext } from '../db/seal-contexts.js';
 
 export interface EnrollmentRecordDeps {
   db: Db;
   box: SecretBox;
 }
 
-export const inviteSealContext = (enrollmentId: string) => `invite-otp:${enrollmentId}`;
 
 /** Activities that keep Postgres in step with the workflow. Each is idempotent by its key. */
 export function enrollmentRecordActivities({ db, box }: EnrollmentRecordDeps): Pick<EnrollmentActivities, 'issueInvite' | 'recordTransition'> {

@@ -7,7 +7,7 @@ import { renderInviteEmail, renderInviteSms } from './delivery/invite-message.js
 import { messageIdFor, type Mailer } from './delivery/mailer.js';
 import type { SmsProvider } from './delivery/sms.js';
 import { once } from './effects.js';
-import { inviteSealContext } from './enrollment-records.js';
+import { inviteSealContext } from '../db/seal-contexts.js';
 
 export interface InviteDeliveryDeps {
   db: Db;

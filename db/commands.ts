@@ -7,8 +7,8 @@ import { sql } from 'kysely';
 import { buildPlist } from '../mdm/plist-codec.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { Db } from './connection.js';
+import { commandSealContext } from './seal-contexts.js';
 
-export const commandSealContext = (commandUuid: string) => `command:${commandUuid}`;
 
 export interface NewCommand {
   deviceId: string;

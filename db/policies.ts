@@ -7,8 +7,8 @@ import { sql } from 'kysely';
 import type { ProfileSpec } from '../mdm/payloads.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { Db } from './connection.js';
+import { policySealContext } from './seal-contexts.js';
 
-const sealContext = (policyId: string) => `policy:${policyId}`;
 
 export interface RequiredApp {
   adamId: string;
@@ -28,8 +28,8 @@ interface StoredSpec {
   requiredApps: RequiredApp[];
 }
 
-const openSpec = (box: SecretBox, id: string, sealed: Buffer): StoredSpec => JSON.parse(box.openText(sealed, sealContext(id))) as StoredSpec;
-const sealSpec = (box: SecretBox, id: string, input: PolicyInput) => box.seal(JSON.stringify({ profile: input.profile, requiredApps: input.requiredApps } satisfies StoredSpec), sealContext(id));
+const openSpec = (box: SecretBox, id: string, sealed: Buffer): StoredSpec => JSON.parse(box.openText(sealed, policySealContext(id))) as StoredSpec;
+const sealSpec = (box: SecretBox, id: string, input: PolicyInput) => box.seal(JSON.stringify({ profile: input.profile, requiredApps: input.requiredApps } satisfies StoredSpec), policySealContext(id));
 
 export interface PolicyView {
   id: string;

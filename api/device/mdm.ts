@@ -16,7 +16,7 @@ import { nextCommand } from '../../db/commands.js';
 import type { Db } from '../../db/connection.js';
 import { recordEnrollmentEvent } from '../../db/outbox.js';
 import { SettingsStore } from '../../db/settings.js';
-import { pushMagicContext, pushTokenContext } from '../../activities/device-commands.js';
+import { pushMagicContext, pushTokenContext } from '../../db/seal-contexts.js';
 import { withoutForbiddenKeys } from '../../mdm/device-queries.js';
 import { MdmSignatureError, verifyCertificateIssuedBy, verifyMdmSignature } from '../../mdm/mdm-signature.js';
 import { PlistError, parsePlist } from '../../mdm/plist-codec.js';

@@ -26,7 +26,7 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commandSealContext } from '../../db/commands.js';
+import { commandSealContext } from '../../db/seal-contexts.js';
 import { createCertificateAuthority, issueCertificate } from '../../mdm/certificates.js';
 import { userEnrollmentForbiddenKeys } from '../../mdm/device-queries.js';
 import { signMdmMessage } from '../../mdm/mdm-signature.js';

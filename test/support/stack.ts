@@ -44,6 +44,8 @@ export interface TestStack {
   startWorker(): Promise<void>;
   stopApi(): Promise<void>;
   startApi(): Promise<void>;
+  /** the master key the next startApi/startWorker uses (after a rotation) */
+  useMasterKey(key: string): void;
   /** fetch against the API with the admin token */
   admin(path: string, init?: RequestInit): Promise<Response>;
   stop(): Promise<void>;
@@ -109,7 +111,7 @@ export async function startTestStack(overrides: Record<string, string> = {}, { r
   const adminToken = generateApiToken();
   await ensureAdminToken(database.db, adminToken, 'test-admin');
 
-  const box = new SecretBox(env.TANDEM_MASTER_KEY!);
+  let box = new SecretBox(env.TANDEM_MASTER_KEY!);
   // The API's port is only known once it listens; the worker needs it for invite links, so pick it first.
   const port = await freePort();
   env.PORT = port;
@@ -176,6 +178,10 @@ export async function startTestStack(overrides: Record<string, string> = {}, { r
     async startApi() {
       api = await launchApi();
       stack.api = api;
+    },
+    useMasterKey(key) {
+      env.TANDEM_MASTER_KEY = key;
+      box = new SecretBox(key);
     },
     async stop() {
       await api?.stop();
