@@ -1,6 +1,6 @@
 /**
- * No secret reaches the logs. A stack of its own (the wiring of test/support/stack.ts, with the
- * API's pino logger from createLogger at `trace` writing into memory) runs an end-to-end story
+ * No secret reaches the logs. The test stack at LOG_LEVEL=trace (its API logging through
+ * createLogger into memory, so redaction is Tandem's own) runs an end-to-end story
  * while everything the process prints is captured: the API logger, the Temporal runtime logger the
  * worker logs through (at every level), console.*, process.stdout/stderr and fs writes to fd 1/2.
  *
@@ -18,29 +18,17 @@
  * access token and its Authorization value, the SMS provider's auth token, the push token (hex and
  * base64) and the PushMagic.
  */
-import { createPrivateKey, randomBytes, randomUUID } from 'node:crypto';
+import { createPrivateKey, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { inspect } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime } from '@temporalio/worker';
+import { Runtime } from '@temporalio/worker';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { ensureAdminToken } from '../../api/auth.js';
-import { startApi, type RunningApi } from '../../api/server.js';
-import type { Env } from '../../config/env.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../config/logger.js';
-import { createCertificateAuthority, createSandboxPushCertificate, issueCertificate, toPkcs12, type CertificateAndKey } from '../../mdm/certificates.js';
-import { startApnsSink, type ApnsSink } from '../../scripts/sandbox/apns-sink.js';
-import { startSmsSink, type SmsSink } from '../../scripts/sandbox/sms-sink.js';
-import { startSmtpSink, type SmtpSink } from '../../scripts/sandbox/smtp-sink.js';
-import { freePort } from '../../scripts/free-port.js';
+import { toPkcs12 } from '../../mdm/certificates.js';
 import { AccountEnrollmentError, parseInvite, PortalError, SimulatedDevice } from '../../scripts/simulator/device.js';
 import { generateApiToken } from '../../security/api-tokens.js';
-import { SecretBox } from '../../security/secret-box.js';
-import { activityDepsFromEnv } from '../../worker/activity-deps.js';
-import { createTandemWorker, type TandemWorker } from '../../worker/create-worker.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { eventually, testEnv } from '../support/stack.js';
+import { eventually, startTestStack, type TestStack } from '../support/stack.js';
 
 // ---------------------------------------------------------------------------------------------
 // Capturing everything the process logs
@@ -127,96 +115,8 @@ function memoryLogger(level: string) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A stack of our own, wired as test/support/stack.ts does
 
-interface OwnStack {
-  env: Env;
-  baseUrl: string;
-  adminToken: string;
-  database: TestDatabase;
-  api: RunningApi;
-  worker: TandemWorker;
-  smtp: SmtpSink;
-  sms: SmsSink;
-  apns: ApnsSink;
-  pushCertificate: CertificateAndKey;
-  admin(path: string, init?: RequestInit): Promise<Response>;
-  stop(): Promise<void>;
-}
-
-async function startOwnStack(): Promise<OwnStack> {
-  const [smtp, sms] = await Promise.all([startSmtpSink(), startSmsSink()]);
-  const pushCertificate = createSandboxPushCertificate({ topic: `com.apple.mgmt.External.${randomUUID()}` });
-  const sinkCa = createCertificateAuthority({ commonName: 'Test APNs CA', organization: 'Tandem tests' });
-  const apns = await startApnsSink({
-    tls: issueCertificate(sinkCa, { commonName: '127.0.0.1', validDays: 2, usage: 'tls-server', dnsNames: ['localhost'] }),
-    clientCaPem: pushCertificate.certPem,
-  });
-  const env = testEnv({
-    LOG_LEVEL: 'trace',
-    SMTP_URL: smtp.url,
-    MAIL_FROM: 'Acme IT <it@acme.example>',
-    SMS_API_URL: sms.baseUrl,
-    SMS_ACCOUNT_SID: sms.accountSid,
-    SMS_AUTH_TOKEN: sms.authToken,
-    SMS_FROM: '+15005550006',
-    TANDEM_ORGANIZATION: 'Acme',
-  });
-  expect(env.LOG_LEVEL).toBe('trace');
-  const log = memoryLogger(env.LOG_LEVEL);
-  expect(log.isLevelEnabled('trace')).toBe(true);
-  const database = await createTestDatabase();
-  const adminToken = generateApiToken();
-  await ensureAdminToken(database.db, adminToken, 'test-admin');
-  const box = new SecretBox(env.TANDEM_MASTER_KEY!);
-  const port = await freePort();
-  env.PORT = port;
-  const publicUrl = `http://127.0.0.1:${port}`;
-  env.PUBLIC_URL = publicUrl;
-  const nativeConnection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
-  const worker = await createTandemWorker({
-    connection: nativeConnection,
-    namespace: env.TEMPORAL_NAMESPACE,
-    taskQueue: env.TEMPORAL_TASK_QUEUE,
-    deps: activityDepsFromEnv(env, database.db, box, { sandbox: false, publicUrl, apns: { origin: apns.origin, ca: sinkCa.certPem } }),
-    workflowBundlePath: inject('workflowBundlePath'),
-  });
-  const workerRun = worker.run();
-  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
-  const api = await startApi({ env, db: database.db, box, temporal: client, log, relay: { pollIntervalMs: 200 } });
-  const baseUrl = `http://127.0.0.1:${api.port}`;
-  let stopped = false;
-  return {
-    env,
-    baseUrl,
-    adminToken,
-    database,
-    api,
-    worker,
-    smtp,
-    sms,
-    apns,
-    pushCertificate,
-    admin: (path, init = {}) =>
-      fetch(`${baseUrl}${path}`, { ...init, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json', ...(init.headers ?? {}) } }),
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await api.stop();
-      worker.worker.shutdown();
-      await workerRun;
-      await nativeConnection.close();
-      await connection.close();
-      await database.stop();
-      await Promise.all([smtp.stop(), sms.stop(), apns.stop()]);
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-
-let stack: OwnStack;
+let stack: TestStack;
 /** name -> the values that must not appear */
 const secrets = new Map<string, string[]>();
 /** name -> base64/hex bodies of which no 40-character chunk may appear */
@@ -239,7 +139,10 @@ function keyEncodings(keyPem: string): string[] {
 
 beforeAll(async () => {
   startCapturing();
-  stack = await startOwnStack();
+  // The whole stack at trace level, its API logging into memory; the test uploads the push
+  // certificate itself, so that request's logs are searched too.
+  stack = await startTestStack({ LOG_LEVEL: 'trace' }, { log: memoryLogger('trace'), uploadPushCertificate: false });
+  expect(stack.env.LOG_LEVEL).toBe('trace');
   secret('admin token', stack.adminToken);
   secret('admin Authorization header value', `Bearer ${stack.adminToken}`);
   secret('master key', stack.env.TANDEM_MASTER_KEY!, Buffer.from(stack.env.TANDEM_MASTER_KEY!, 'base64').toString('hex'));

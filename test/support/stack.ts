@@ -5,6 +5,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import type { Logger } from 'pino';
 import { inject } from 'vitest';
 import { ensureAdminToken } from '../../api/auth.js';
 import { startApi, type RunningApi } from '../../api/server.js';
@@ -76,11 +77,15 @@ export function testEnv(overrides: Record<string, string> = {}): Env {
 
 export interface TestStackOptions {
   relayPollIntervalMs?: number;
+  /** the API's logger (default: Tandem's own at LOG_LEVEL) */
+  log?: Logger;
+  /** upload the push certificate through the API before returning (default true) */
+  uploadPushCertificate?: boolean;
   /** a database of the test's own (a private server it restarts); default: a fresh one from createTestDatabase */
   database?: TestDatabase;
 }
 
-export async function startTestStack(overrides: Record<string, string> = {}, { relayPollIntervalMs = 200, database: givenDatabase }: TestStackOptions = {}): Promise<TestStack> {
+export async function startTestStack(overrides: Record<string, string> = {}, { relayPollIntervalMs = 200, database: givenDatabase, log: givenLog, uploadPushCertificate = true }: TestStackOptions = {}): Promise<TestStack> {
   const [smtp, sms, vpp] = await Promise.all([
     startSmtpSink(),
     startSmsSink(),
@@ -106,7 +111,7 @@ export async function startTestStack(overrides: Record<string, string> = {}, { r
     TANDEM_ORGANIZATION: 'Acme',
     ...overrides,
   });
-  const log = createLogger(env.LOG_LEVEL);
+  const log = givenLog ?? createLogger(env.LOG_LEVEL);
   const database = givenDatabase ?? (await createTestDatabase());
   const adminToken = generateApiToken();
   await ensureAdminToken(database.db, adminToken, 'test-admin');
@@ -137,13 +142,16 @@ export async function startTestStack(overrides: Record<string, string> = {}, { r
   const baseUrl = `http://127.0.0.1:${api.port}`;
   if (api!.url !== publicUrl) throw new Error(`the API serves ${api.url}, expected ${publicUrl}`);
 
-  const uploaded = await fetch(`${baseUrl}/api/v1/settings/apns`, {
-    method: 'PUT',
-    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ certificate: pushCertificate.certPem, privateKey: pushCertificate.keyPem }),
-  });
-  if (uploaded.status !== 200) throw new Error(`uploading the push certificate failed: ${uploaded.status} ${await uploaded.text()}`);
+  if (uploadPushCertificate) {
+    const uploaded = await fetch(`${baseUrl}/api/v1/settings/apns`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ certificate: pushCertificate.certPem, privateKey: pushCertificate.keyPem }),
+    });
+    if (uploaded.status !== 200) throw new Error(`uploading the push certificate failed: ${uploaded.status} ${await uploaded.text()}`);
+  }
 
+  let stopped = false;
   const stack: TestStack = {
     env,
     baseUrl,
@@ -184,6 +192,8 @@ export async function startTestStack(overrides: Record<string, string> = {}, { r
       box = new SecretBox(key);
     },
     async stop() {
+      if (stopped) return;
+      stopped = true;
       await api?.stop();
       if (running.worker.worker.getState() === 'RUNNING') running.worker.worker.shutdown();
       await running.run;
