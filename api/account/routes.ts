@@ -24,7 +24,7 @@ import { hashApiToken } from '../../security/api-tokens.js';
 import { verifyOneTimePassword } from '../../security/one-time-password.js';
 import type { SecretBox } from '../../security/secret-box.js';
 import type { OutboxRelay } from '../outbox-relay.js';
-import { layout, messagePage } from '../portal/pages.js';
+import { layout, messagePage, tooLargePage } from '../portal/pages.js';
 import { issueAccountDrivenProfile } from '../portal/profile-issuer.js';
 import { limitBody } from '../body-limit.js';
 
@@ -145,7 +145,7 @@ export function accountEnrollmentRoutes(deps: AccountEnrollmentDeps) {
 
   // The sign-in form posts to itself from the web view iOS opens: another origin has no business here.
   const publicOrigin = new URL(deps.publicUrl).origin;
-  const signInBodyLimit = bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.html(messagePage({ organization: org, title: 'Request too large', message: 'Please go back and try again.' }), 413) });
+  const signInBodyLimit = bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.html(tooLargePage(org), 413) });
   app.post(accountPaths.signIn, signInBodyLimit, csrf({ origin: (origin, c) => origin === publicOrigin || origin === new URL(c.req.url).origin }), async (c) => {
     // A body that does not parse as the form it claims to be (a multipart without parts) is a
     // failed sign-in like any other, not a server error.

@@ -193,3 +193,6 @@ export function messagePage(p: { organization: string; title: string; message: s
       ${p.code ? html`<p class="note">Error code: ${p.code}</p>` : ''}`,
   );
 }
+
+/** The page a form gets when its body is over the limit (portal and account-driven sign-in). */
+export const tooLargePage = (organization: string) => messagePage({ organization, title: 'Request too large', message: 'Please go back and try again.' });

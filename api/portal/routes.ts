@@ -27,6 +27,7 @@ import {
   scopePage,
   signInPage,
   termsPage,
+  tooLargePage,
 } from './pages.js';
 import { issueProfile } from './profile-issuer.js';
 import { PortalSessions } from './session.js';
@@ -63,7 +64,7 @@ export function portalRoutes(deps: PortalDeps) {
   const org = deps.organization;
   const publicOrigin = new URL(deps.publicUrl).origin;
 
-  app.use('*', bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.html(messagePage({ organization: org, title: 'Request too large', message: 'Please go back and try again.' }), 413) }));
+  app.use('*', bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.html(tooLargePage(org), 413) }));
   app.use('*', csrf({ origin: (origin, c) => origin === publicOrigin || origin === new URL(c.req.url).origin }));
   // Defence in depth: every form submission must also carry this browser's token (csrf.ts),
   // checked before any handler reads or changes anything.

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DeliveryError } from '../../activities/delivery/errors.js';
 import { renderInviteEmail } from '../../activities/delivery/invite-message.js';
 import { createSmtpMailer, type Mailer } from '../../activities/delivery/mailer.js';
 import { startSmtpSink, type SmtpSink } from '../../scripts/sandbox/smtp-sink.js';
 import { freePort } from '../../scripts/free-port.js';
+import { rejection } from './rejection.js';
 
 let sink: SmtpSink;
 let mailer: Mailer;
@@ -30,15 +30,6 @@ function invite(key: string) {
     accountDrivenHint: false,
   });
   return { to: 'ada@example.com', ...content, messageId: `<invite-${key}@tandem>` };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<DeliveryError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DeliveryError);
-  return err as DeliveryError;
 }
 
 describe('SMTP mailer', () => {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DeliveryError } from '../../activities/delivery/errors.js';
 import { createTwilioSmsProvider, type SmsProvider } from '../../activities/delivery/sms.js';
 import { startSmsSink, type SmsSink } from '../../scripts/sandbox/sms-sink.js';
 import { freePort } from '../../scripts/free-port.js';
+import { rejection } from './rejection.js';
 
 let sink: SmsSink;
 let sms: SmsProvider;
@@ -15,15 +15,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await sink?.stop();
 });
-
-async function rejection(promise: Promise<unknown>): Promise<DeliveryError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DeliveryError);
-  return err as DeliveryError;
-}
 
 describe('Twilio SMS provider', () => {
   it('posts the form to Messages.json with Basic auth and returns the message sid', async () => {
