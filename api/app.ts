@@ -117,6 +117,7 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
       publicUrl: deps.publicUrl,
       maxAttempts: deps.env.PORTAL_MAX_ATTEMPTS,
       lockoutMs: deps.env.PORTAL_LOCKOUT,
+      identityValidityMs: deps.env.TANDEM_IDENTITY_VALIDITY,
     }),
   );
   app.route('/mdm', mdmRoutes({ db: deps.db, box: deps.box, relay: deps.relay, log: deps.log, organization: deps.env.TANDEM_ORGANIZATION, publicUrl: deps.publicUrl }));

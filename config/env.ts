@@ -67,6 +67,8 @@ export const variables = {
   TANDEM_REMOVAL_WINDOW: duration('1d'),
   TANDEM_UNREACHABLE_GRACE: duration('7d'),
   TANDEM_INACTIVE_AFTER: duration('30d'),
+  TANDEM_IDENTITY_VALIDITY: duration('730d'),
+  TANDEM_IDENTITY_RENEW_AT: z.coerce.number().int().min(1).max(99).default(80),
   PORTAL_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
   PORTAL_LOCKOUT: duration('15m'),
   RATE_LIMIT_SIGN_IN: z.coerce.number().int().min(1).default(20),

@@ -128,6 +128,14 @@ export interface EnrollmentIdentitiesTable {
   not_after: Timestamp;
   issued_at: Timestamp;
   revoked_at: NullableTimestamp;
+  /** a renewal: the fingerprint of the identity it replaces */
+  renewal_of: ColumnType<string | null, string | null | undefined, never>;
+  /** the renewIdentity call that issued it (one identity per call) */
+  idempotency_key: ColumnType<string | null, string | null | undefined, never>;
+  /** the InstallProfile that carries a renewal to the device */
+  command_uuid: ColumnType<string | null, string | null | undefined, never>;
+  /** the first request signed with it (or its Authenticate); a renewal is pending until then */
+  bound_at: NullableTimestamp;
 }
 
 export interface AccountTokensTable {

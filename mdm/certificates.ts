@@ -47,9 +47,19 @@ export function createCertificateAuthority(opts: { commonName: string; organizat
 
 export function issueCertificate(
   ca: CertificateAndKey,
-  opts: { commonName: string; organization?: string; validDays: number; usage: CertificateUsage; dnsNames?: string[] },
+  opts: {
+    commonName: string;
+    organization?: string;
+    validDays: number;
+    /** a validity finer than days (device identities: TANDEM_IDENTITY_VALIDITY); overrides validDays */
+    validForMs?: number;
+    usage: CertificateUsage;
+    dnsNames?: string[];
+  },
 ): CertificateAndKey & { serialNumber: string } {
   if (!Number.isInteger(opts.validDays) || opts.validDays <= 0) throw new Error('validDays must be a positive integer');
+  if (opts.validForMs !== undefined && (!Number.isSafeInteger(opts.validForMs) || opts.validForMs <= 0)) throw new Error('validForMs must be a positive number of milliseconds');
+  const validMs = opts.validForMs ?? opts.validDays * DAY_MS;
   if (!keyMatchesCertificate(ca.certPem, ca.keyPem)) throw new Error('the CA key does not belong to the CA certificate');
   const caCert = pki.certificateFromPem(ca.certPem);
   const caKey = pki.privateKeyFromPem(ca.keyPem);
@@ -62,7 +72,7 @@ export function issueCertificate(
     publicKey: keys.publicKey,
     signingKey: caKey,
     // Never past the CA's own expiry: the certificate could not be validated beyond it anyway.
-    notAfter: new Date(Math.min(Date.now() + opts.validDays * DAY_MS, caCert.validity.notAfter.getTime())),
+    notAfter: new Date(Math.min(Date.now() + validMs, caCert.validity.notAfter.getTime())),
     extensions: [
       { name: 'basicConstraints', cA: false, critical: true },
       ...usageExtensions(opts.usage, opts.dnsNames ?? []),

@@ -113,7 +113,7 @@ export function accountEnrollmentRoutes(deps: AccountEnrollmentDeps) {
       return c.json({ error: { code: 'enrollment_closed', message: `This enrollment is ${token.status}.` } }, 403);
     }
     deps.log.info({ product: request.PRODUCT, version: request.VERSION }, 'account-driven enrollment request');
-    const issued = await issueAccountDrivenProfile({ ...deps, organization: org }, token.enrollment_id, token.enrollment_type ?? 'user', `token-${token.id}`);
+    const issued = await issueAccountDrivenProfile({ ...deps, organization: org, identityValidityMs: deps.env.TANDEM_IDENTITY_VALIDITY }, token.enrollment_id, token.enrollment_type ?? 'user', `token-${token.id}`);
     // From now on the token is this enrollment's credential on every check-in, until revoked.
     await deps.db.updateTable('account_tokens').set({ expires_at: null, last_used_at: sql`now()` }).where('id', '=', token.id).execute();
     void deps.relay.kick();

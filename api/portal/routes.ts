@@ -44,6 +44,8 @@ export interface PortalDeps {
   publicUrl: string;
   maxAttempts: number;
   lockoutMs: number;
+  /** TANDEM_IDENTITY_VALIDITY: how long the device identity in a profile is valid */
+  identityValidityMs: number;
 }
 
 const DOWNLOAD_LINK_TTL_MS = 15 * 60_000;
