@@ -3,10 +3,11 @@ import { appDeploymentActivities, type AppDeploymentDeps } from './app-deploymen
 import { deviceCommandActivities, type DeviceCommandDeps } from './device-commands.js';
 import { disenrollmentActivities } from './disenrollment.js';
 import { enrollmentRecordActivities } from './enrollment-records.js';
+import { identityRenewalActivities, type IdentityRenewalDeps } from './identity-renewal.js';
 import { inviteDeliveryActivities, type InviteDeliveryDeps } from './invite-delivery.js';
 import { policyActivities } from './policies.js';
 
-export type ActivityDeps = InviteDeliveryDeps & DeviceCommandDeps & AppDeploymentDeps;
+export type ActivityDeps = InviteDeliveryDeps & DeviceCommandDeps & AppDeploymentDeps & IdentityRenewalDeps;
 
 /** Every activity the worker registers, built from its dependencies (no globals). */
 export function createActivities(deps: ActivityDeps): { activities: EnrollmentActivities & AgentActivities; close(): Promise<void> } {
@@ -18,6 +19,7 @@ export function createActivities(deps: ActivityDeps): { activities: EnrollmentAc
       ...disenrollmentActivities(deps),
       ...policyActivities(deps),
       ...appDeploymentActivities(deps),
+      ...identityRenewalActivities(deps),
       queueInitialCommands: devices.queueInitialCommands,
       pushDevice: devices.pushDevice,
       releaseCommand: devices.releaseCommand,

@@ -43,8 +43,8 @@ export interface IdentityProfileRequest {
   enrollmentId: string;
   kind: EnrollmentKind;
   flavor: EnrollmentFlavor;
-  /** renewal: the identity this one replaces, the call that issued it, the command carrying it */
-  renewal?: { of: string; idempotencyKey: string; commandUuid: string };
+  /** renewal: the identity this one replaces and the call that issued it */
+  renewal?: { of: string; idempotencyKey: string };
   /** renewal: the APNs topic the device was enrolled with (it must never change) */
   topic?: string;
 }
@@ -81,7 +81,7 @@ export async function issueIdentityProfile(deps: IdentityProfileDeps, trx: Db, s
       flavor,
       serial_number: identity.serialNumber,
       not_after: notAfter,
-      ...(req.renewal ? { renewal_of: req.renewal.of, idempotency_key: req.renewal.idempotencyKey, command_uuid: req.renewal.commandUuid } : {}),
+      ...(req.renewal ? { renewal_of: req.renewal.of, idempotency_key: req.renewal.idempotencyKey } : {}),
     })
     .execute();
 

@@ -133,7 +133,7 @@ export interface EnrollmentIdentitiesTable {
   /** the renewIdentity call that issued it (one identity per call) */
   idempotency_key: ColumnType<string | null, string | null | undefined, never>;
   /** the InstallProfile that carries a renewal to the device */
-  command_uuid: ColumnType<string | null, string | null | undefined, never>;
+  command_uuid: ColumnType<string | null, string | null | undefined, string | null>;
   /** the first request signed with it (or its Authenticate); a renewal is pending until then */
   bound_at: NullableTimestamp;
 }

@@ -38,6 +38,7 @@ export function activityDepsFromEnv(env: Env, db: Db, box: SecretBox, o: Deliver
     mailer,
     sms,
     apns: o.apns ?? { origin: env.APNS_ORIGIN },
+    identity: { validityMs: env.TANDEM_IDENTITY_VALIDITY, renewAtPercent: env.TANDEM_IDENTITY_RENEW_AT },
     vpp: { baseUrl: env.VPP_API_URL, ...(o.vppEventPollMs ? { eventPollMs: o.vppEventPollMs } : {}) },
   };
 }

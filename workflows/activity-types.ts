@@ -50,6 +50,23 @@ export interface EnrollmentActivities {
   releaseLicences(input: Keyed): Promise<{ released: number }>;
   /** An APNs MDM push so the device checks in. */
   pushDevice(input: Keyed): Promise<{ outcome: PushOutcome }>;
+  /** The device identity currently bound to the device, and whether a renewal awaits the device. */
+  identityStatus(input: Keyed): Promise<IdentityStatus>;
+  /**
+   * Issues a new identity (one per idempotency key) and queues InstallProfile of the updated
+   * enrollment profile that carries it. The caller pushes the device afterwards.
+   */
+  renewIdentity(input: Keyed): Promise<{ commandUuid: string; expiresAt: string }>;
+}
+
+export interface IdentityStatus {
+  /** ISO times of the bound identity */
+  issuedAt: string;
+  expiresAt: string;
+  /** when it reaches TANDEM_IDENTITY_RENEW_AT percent of its life: renew from then on */
+  renewAt: string;
+  /** a renewed identity was issued and the device has not yet signed with it */
+  pendingRenewal: boolean;
 }
 
 export interface AppTarget {

@@ -65,7 +65,11 @@ export type EnrollmentEvent =
   /** an Apps and Books app to deploy (Install Application action, Required Apps policy) */
   | { type: 'app_install_requested'; adamId: string; bundleId: string }
   | { type: 'resend_requested' }
-  | { type: 'cancel_requested'; reason: string };
+  | { type: 'cancel_requested'; reason: string }
+  /** the device signed its first request with its renewed identity; the old one is revoked */
+  | { type: 'identity_renewed' }
+  /** the device answered the renewal's InstallProfile with an error (the old identity still works) */
+  | { type: 'identity_renewal_failed'; reason: string };
 
 export const enrollmentEventSignal = defineSignal<[EnrollmentEvent]>('enrollmentEvent');
 
