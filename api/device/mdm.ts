@@ -24,6 +24,7 @@ import { hashApiToken } from '../../security/api-tokens.js';
 import type { SecretBox } from '../../security/secret-box.js';
 import { bearerChallenge } from '../account/routes.js';
 import type { OutboxRelay } from '../outbox-relay.js';
+import { bindRenewedIdentity, recordRenewalFailure } from './identity-binding.js';
 
 export interface MdmDeps {
   publicUrl: string;
@@ -64,6 +65,8 @@ interface Identified {
   kind: 'user' | 'device';
   fingerprint: string;
   device: { id: string; identity_fingerprint: string | null; apple_enrollment_id: string | null; inactive_since: Date | null } | undefined;
+  /** signed with a renewed identity (identity-binding.ts): the device stays enrolled as it was */
+  renewal: boolean;
 }
 
 export function mdmRoutes(deps: MdmDeps) {
@@ -101,7 +104,7 @@ export function mdmRoutes(deps: MdmDeps) {
       .selectFrom('enrollment_identities as i')
       .innerJoin('enrollments as e', 'e.id', 'i.enrollment_id')
       .leftJoin('devices as d', 'd.enrollment_id', 'e.id')
-      .select(['i.enrollment_id', 'i.enrollment_type as kind', 'i.flavor', 'i.revoked_at', 'e.status', 'd.id as device_id', 'd.identity_fingerprint', 'd.apple_enrollment_id', 'd.inactive_since'])
+      .select(['i.enrollment_id', 'i.enrollment_type as kind', 'i.flavor', 'i.revoked_at', 'i.renewal_of', 'i.bound_at', 'e.status', 'd.id as device_id', 'd.identity_fingerprint', 'd.apple_enrollment_id', 'd.inactive_since'])
       .where('i.fingerprint', '=', signer.fingerprint)
       .executeTakeFirst();
     if (!identity || identity.revoked_at || ['expired', 'cancelled', 'disenrolled'].includes(identity.status)) {
@@ -121,7 +124,15 @@ export function mdmRoutes(deps: MdmDeps) {
     const device = identity.device_id
       ? { id: identity.device_id, identity_fingerprint: identity.identity_fingerprint, apple_enrollment_id: identity.apple_enrollment_id, inactive_since: identity.inactive_since }
       : undefined;
-    return { message, who: { enrollmentId: identity.enrollment_id, kind: identity.kind, fingerprint: signer.fingerprint, device } };
+    // ---- identity renewal: the first request signed with a renewed identity binds it ----
+    if (identity.renewal_of && !identity.bound_at) {
+      const bound = await bindRenewedIdentity(deps.db, { enrollmentId: identity.enrollment_id, fingerprint: signer.fingerprint, kind: identity.kind, key });
+      if (bound === 'identifier_mismatch') throw new DeviceError(400, 'identifier_mismatch', 'This renewed identity belongs to another device.');
+      if (bound !== 'bound' || !device) throw unrecognized('This device identity is not enrolled here.');
+      device.identity_fingerprint = signer.fingerprint;
+      void deps.relay.kick();
+    }
+    return { message, who: { enrollmentId: identity.enrollment_id, kind: identity.kind, fingerprint: signer.fingerprint, device, renewal: !!identity.renewal_of } };
   }
 
   /** Account-driven enrollments carry their sign-in token on every request (Apple's design). */
@@ -188,6 +199,8 @@ export function mdmRoutes(deps: MdmDeps) {
           .onConflict((oc) => oc.column('device_id').doUpdateSet({ udid: ids.UDID ?? null, serial_number: ids.SerialNumber ?? null, imei: ids.IMEI ?? null, meid: ids.MEID ?? null }))
           .execute();
       }
+      // A renewed identity re-authenticates the same enrollment: its queue and state carry on.
+      if (who.renewal) return;
       // As after any Authenticate: nothing queued before it is still meaningful.
       await trx.updateTable('command_queue').set({ status: 'cancelled' }).where('device_id', '=', device.id).where('status', 'in', ['queued', 'sent', 'not_now']).execute();
       await recordEnrollmentEvent(trx, who.enrollmentId, { type: 'device_authenticated' }, `device-authenticated:${who.fingerprint}`);
@@ -300,6 +313,7 @@ export function mdmRoutes(deps: MdmDeps) {
         .where('status', 'not in', ['acknowledged', 'error'])
         .executeTakeFirst();
       if (updated.numUpdatedRows === 0n) return;
+      if (row.request_type === 'InstallProfile') await recordRenewalFailure(trx, uuid, status, message);
       if (status !== 'Acknowledged') return;
       if (row.request_type === 'RemoveProfile' && row.idempotency_key.endsWith(':remove-profile')) {
         // The device removed its enrollment profile: the disenrollment is confirmed.

@@ -27,6 +27,12 @@ export interface SimulatorOptions {
   hardware?: Partial<SimulatedHardware>;
   /** Send SerialNumber/IMEI in a User Enrollment Authenticate anyway (a misbehaving client). */
   leakHardwareIds?: boolean;
+  /**
+   * After InstallProfile of its own enrollment profile (identity renewal), send Authenticate and
+   * TokenUpdate with the new identity before answering, as iOS is reported to do (default true).
+   * false: the first request signed with the new identity is the command answer.
+   */
+  authenticateAfterProfileUpdate?: boolean;
 }
 
 export interface PortalAnswers {
@@ -336,14 +342,64 @@ export class SimulatedDevice {
   }
 
   /** Polls and answers until the server has nothing more; returns the commands it ran. */
-  async processCommands(answer: (cmd: MdmCommand) => CommandAnswer = (cmd) => this.defaultAnswer(cmd)): Promise<MdmCommand[]> {
+  async processCommands(answer: (cmd: MdmCommand) => CommandAnswer | Promise<CommandAnswer> = (cmd) => this.defaultAnswer(cmd)): Promise<MdmCommand[]> {
     const ran: MdmCommand[] = [];
     let next = await this.report({ Status: 'Idle' });
     while (next) {
       ran.push(next);
-      next = await this.report({ CommandUUID: next.CommandUUID, ...answer(next) });
+      const identity = this.installed?.identity;
+      const result = await answer(next);
+      // A new enrollment profile came with a new identity: check in with it before answering.
+      if (this.installed?.identity !== identity && (this.opts.authenticateAfterProfileUpdate ?? true)) {
+        await this.authenticate();
+        await this.tokenUpdate();
+      }
+      next = await this.report({ CommandUUID: next.CommandUUID, ...result });
     }
     return ran;
+  }
+
+  /**
+   * InstallProfile of a profile with the installed enrollment profile's PayloadIdentifier replaces
+   * it (Apple's "MDM" payload: PayloadIdentifier decides replace or add), identity included, if
+   * the update keeps what Apple says must not change; otherwise iOS rejects the update.
+   */
+  updateEnrollmentProfile(der: Buffer): CommandAnswer {
+    const current = this.#installedOrThrow();
+    const mdmOf = (profile: Record<string, unknown>) => (profile.PayloadContent as Record<string, unknown>[]).find((p) => p.PayloadType === 'com.apple.mdm') ?? {};
+    const before = mdmOf(current.profile);
+    let next: InstalledProfile;
+    try {
+      const { profile } = readSignedProfile(der);
+      const after = mdmOf(profile);
+      const changed = ['ServerURL', 'CheckInURL', 'Topic', 'AssignedManagedAppleID', 'EnrollmentMode', 'RequiredAppIDForMDM'].filter((k) => before[k] !== after[k]);
+      const addedRights = Number(after.AccessRights ?? 0) & ~Number(before.AccessRights ?? 0);
+      if (changed.length || addedRights) throw new Error(`the MDM payload update changes ${[...changed, ...(addedRights ? ['AccessRights'] : [])].join(', ')}`);
+      const previous = this.installed;
+      next = this.installProfile(der);
+      if (next.kind !== previous?.kind) {
+        this.installed = previous;
+        throw new Error('the update changes the kind of enrollment');
+      }
+    } catch (err) {
+      return { Status: 'Error', ErrorChain: [{ ErrorCode: 4001, ErrorDomain: 'MCInstallationErrorDomain', USEnglishDescription: (err as Error).message, LocalizedDescription: (err as Error).message }] };
+    }
+    return { Status: 'Acknowledged' };
+  }
+
+  /** The PayloadIdentifier of a signed or plain profile, if it is one. */
+  #profileIdentifier(payload: unknown): string | undefined {
+    if (!Buffer.isBuffer(payload) && !(payload instanceof Uint8Array)) return undefined;
+    const der = Buffer.from(payload);
+    try {
+      return String(readSignedProfile(der).profile.PayloadIdentifier);
+    } catch {
+      try {
+        return String(parsePlist(der).PayloadIdentifier);
+      } catch {
+        return undefined;
+      }
+    }
   }
 
   /** What an iPhone answers to the queries Tandem sends after enrollment. */
@@ -376,6 +432,11 @@ export class SimulatedDevice {
         // A misbehaving device volunteers its identifiers even when not asked.
         const queries = this.opts.leakHardwareIds ? [...new Set([...asked, 'UDID', 'SerialNumber', 'IMEI', 'MEID'])] : asked;
         return { Status: 'Acknowledged', QueryResponses: Object.fromEntries(queries.filter((q) => q in facts && !hidden.has(q)).map((q) => [q, facts[q]])) };
+      }
+      case 'InstallProfile': {
+        const payload = cmd.Command.Payload;
+        if (this.#profileIdentifier(payload) === this.installed?.profile.PayloadIdentifier) return this.updateEnrollmentProfile(Buffer.from(payload as Uint8Array));
+        return { Status: 'Acknowledged' };
       }
       case 'InstallApplication': {
         const app = this.apps.get(Number(cmd.Command.iTunesStoreID));
