@@ -98,6 +98,15 @@ describe('issueCertificate', () => {
     expect(verifyCertificateIssuedBy(tls.certPem, pki.ca.certPem)).toBe(true);
   });
 
+  it('issues an identity for less than a day with validForMs (TANDEM_IDENTITY_VALIDITY=1h)', () => {
+    const before = Date.now();
+    const hour = issueCertificate(pki.ca, { commonName: 'hour', validDays: 1, validForMs: 3_600_000, usage: 'device-identity' });
+    const notAfter = describeCertificate(hour.certPem).notAfter.getTime();
+    expect(notAfter).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 + 3_600_000 - 1000);
+    expect(notAfter).toBeLessThanOrEqual(Date.now() + 3_600_000);
+    expect(() => issueCertificate(pki.ca, { commonName: 'x', validDays: 1, validForMs: 0, usage: 'device-identity' })).toThrow(/validForMs/);
+  });
+
   it('refuses a bad validity or a CA key that is not the CA’s', () => {
     expect(() => issueCertificate(pki.ca, { commonName: 'x', validDays: 0, usage: 'device-identity' })).toThrow(/validDays/);
     expect(() => issueCertificate(pki.ca, { commonName: 'x', validDays: 1.5, usage: 'device-identity' })).toThrow(/validDays/);

@@ -8,6 +8,11 @@ describe('configuration', () => {
     const env = loadEnv({}, 'dev');
     expect(env).toMatchObject({ PORT: 8080, TEMPORAL_ADDRESS: '127.0.0.1:7233', TEMPORAL_NAMESPACE: 'default', TEMPORAL_UI_PORT: 8233, TANDEM_DATA_DIR: '.data' });
     expect(env.TANDEM_INVITE_TTL).toBe(7 * 86_400_000);
+    // Device identities: two years, renewed from 80% of their life.
+    expect(env.TANDEM_IDENTITY_VALIDITY).toBe(730 * 86_400_000);
+    expect(env.TANDEM_IDENTITY_RENEW_AT).toBe(80);
+    expect(loadEnv({ TANDEM_IDENTITY_VALIDITY: '1h', TANDEM_IDENTITY_RENEW_AT: '50' }, 'dev')).toMatchObject({ TANDEM_IDENTITY_VALIDITY: 3_600_000, TANDEM_IDENTITY_RENEW_AT: 50 });
+    expect(() => loadEnv({ TANDEM_IDENTITY_RENEW_AT: '100' }, 'dev')).toThrow(/TANDEM_IDENTITY_RENEW_AT/);
   });
 
   it('names each bad variable and what it expects', () => {
