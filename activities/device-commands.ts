@@ -83,6 +83,8 @@ export function deviceCommandActivities(deps: DeviceCommandDeps): Pick<Enrollmen
       });
       switch (outcome.kind) {
         case 'delivered':
+          // The commands waiting for this device have now been announced (GET .../commands shows it).
+          await deps.db.updateTable('command_queue').set({ pushed_at: sql`now()` }).where('device_id', '=', device.id).where('status', '=', 'queued').where('pushed_at', 'is', null).execute();
           return { outcome: 'delivered' as const };
         case 'unregistered':
           // The device is gone from APNs (typically it removed the profile): mark it inactive.

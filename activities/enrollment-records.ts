@@ -13,7 +13,7 @@ export interface EnrollmentRecordDeps {
 
 
 /** Activities that keep Postgres in step with the workflow. Each is idempotent by its key. */
-export function enrollmentRecordActivities({ db, box }: EnrollmentRecordDeps): Pick<EnrollmentActivities, 'issueInvite' | 'recordTransition'> {
+export function enrollmentRecordActivities({ db, box }: EnrollmentRecordDeps): Pick<EnrollmentActivities, 'issueInvite' | 'recordTransition' | 'recordAttention' | 'reportFailure'> {
   return {
     async issueInvite({ enrollmentId, idempotencyKey }) {
       const existing = await db
@@ -63,6 +63,35 @@ export function enrollmentRecordActivities({ db, box }: EnrollmentRecordDeps): P
         if (!inserted) return; // a retry of a transition already recorded
         await trx.updateTable('enrollments').set({ status: to, updated_at: sql`now()` }).where('id', '=', enrollmentId).execute();
         await recordAudit(trx, { actor: 'tandem', action: 'enrollment.transition', targetType: 'enrollment', targetId: enrollmentId, details: { from, to, ...(reason ? { reason } : {}) } });
+      });
+    },
+
+    async recordAttention({ enrollmentId, reason, detail, idempotencyKey }) {
+      await db.transaction().execute(async (trx) => {
+        // The audit line doubles as the idempotency record: a retried activity changes nothing.
+        const done = await trx.selectFrom('audit_log').select('id').where('request_id', '=', idempotencyKey).executeTakeFirst();
+        if (done) return;
+        await trx
+          .updateTable('enrollments')
+          .set(reason ? { attention_reason: reason, attention_detail: detail, attention_since: sql`coalesce(attention_since, now())` } : { attention_reason: null, attention_detail: null, attention_since: null })
+          .where('id', '=', enrollmentId)
+          .execute();
+        await recordAudit(trx, {
+          actor: 'tandem',
+          action: reason ? 'enrollment.attention' : 'enrollment.attention_cleared',
+          targetType: 'enrollment',
+          targetId: enrollmentId,
+          requestId: idempotencyKey,
+          details: reason ? { reason, ...(detail ? { detail } : {}) } : {},
+        });
+      });
+    },
+
+    async reportFailure({ enrollmentId, step, failure, idempotencyKey }) {
+      await db.transaction().execute(async (trx) => {
+        const done = await trx.selectFrom('audit_log').select('id').where('request_id', '=', idempotencyKey).executeTakeFirst();
+        if (done) return;
+        await recordAudit(trx, { actor: 'tandem', action: 'enrollment.step_failed', targetType: 'enrollment', targetId: enrollmentId, requestId: idempotencyKey, details: { step, failure } });
       });
     },
   };

@@ -53,6 +53,7 @@ export function inviteDeliveryActivities(deps: InviteDeliveryDeps): Pick<Enrollm
           return { channel: 'sms', messageId: sent.providerMessageId };
         });
       } catch (err) {
+        if (err instanceof DeliveryError && err.code === 'sms_not_configured') throw ApplicationFailure.nonRetryable(err.message, 'SmsNotConfigured');
         if (err instanceof DeliveryError && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, 'InviteUndeliverable');
         if (err instanceof DeliveryError && err.retryAfterMs) {
           throw ApplicationFailure.create({ message: err.message, type: 'InviteDeliveryDeferred', nextRetryDelay: err.retryAfterMs });

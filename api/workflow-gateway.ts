@@ -3,7 +3,8 @@
  * outbox relay is its only caller for anything that changes workflow state.
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import type { enrollmentWorkflow } from '../workflows/enrollment.js';
+import { enrollmentKindLabel } from '../domain/kinds.js';
+import type { enrollmentLifecycleWorkflow } from '../workflows/enrollment/workflow.js';
 import {
   adminActionUpdate,
   enrollmentEventSignal,
@@ -38,7 +39,9 @@ export function temporalGateway(client: Client, taskQueue: string): WorkflowGate
       const options = {
         workflowId: enrollmentWorkflowId(input.enrollmentId),
         taskQueue,
-        args: [input] as [EnrollmentWorkflowInput],
+        args: [{ input }] as Parameters<typeof enrollmentLifecycleWorkflow>,
+        // Kinds only: the Temporal UI's list shows this, and personal data never goes there.
+        staticSummary: `${enrollmentKindLabel(input.enrollmentType)} · ${input.ownership === 'user_choice' ? 'ownership chosen by the user' : input.ownership}`,
         typedSearchAttributes: [
           { key: EnrollmentStatusKey, value: 'created' },
           { key: EnrollmentTypeKey, value: input.enrollmentType ?? 'undecided' },
@@ -47,7 +50,7 @@ export function temporalGateway(client: Client, taskQueue: string): WorkflowGate
       if (initialEvent) {
         // signal-with-start is idempotent by nature: it signals the running workflow if one exists.
         await withinDeadline(() =>
-          client.workflow.signalWithStart<typeof enrollmentWorkflow, [EnrollmentEvent]>('enrollmentWorkflow', {
+          client.workflow.signalWithStart<typeof enrollmentLifecycleWorkflow, [EnrollmentEvent]>('enrollmentLifecycleWorkflow', {
             ...options,
             workflowIdConflictPolicy: 'USE_EXISTING',
             signal: enrollmentEventSignal,
@@ -57,7 +60,7 @@ export function temporalGateway(client: Client, taskQueue: string): WorkflowGate
         return;
       }
       try {
-        await withinDeadline(() => client.workflow.start<typeof enrollmentWorkflow>('enrollmentWorkflow', {
+        await withinDeadline(() => client.workflow.start<typeof enrollmentLifecycleWorkflow>('enrollmentLifecycleWorkflow', {
           ...options,
           // Idempotent: a second start (a retried outbox delivery) joins the running workflow,
           // and an enrollment id never runs twice.

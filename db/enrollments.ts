@@ -11,6 +11,8 @@ import { ConflictError } from './errors.js';
 import { recordEnrollmentEvent } from './outbox.js';
 import type { AuthMode, EnrollmentKind, EnrollmentStatus, InviteChannel, Ownership } from './schema.js';
 import { recordAudit } from './audit.js';
+import { describeAttention } from '../domain/attention.js';
+import type { DisplayStatus } from '../domain/lifecycle.js';
 
 /** The business durations after enrollment (workflow input). */
 export interface LifecycleDurations {
@@ -156,9 +158,23 @@ export async function createEnrollment(db: Db, req: NewEnrollmentRequest): Promi
   });
 }
 
+export interface AttentionView {
+  /** machine-readable (domain/attention.ts) */
+  reason: string;
+  /** what to do about it */
+  message: string;
+  /** a short, non-personal detail such as "InviteUndeliverable 550" */
+  detail: string | null;
+  since: string;
+}
+
 export interface EnrollmentView {
   id: string;
-  status: EnrollmentStatus;
+  /** `attention` while something needs a person; otherwise the lifecycle status */
+  status: DisplayStatus;
+  /** where the enrollment is in its lifecycle (the status it resumes when attention clears) */
+  lifecycleStatus: EnrollmentStatus;
+  attention: AttentionView | null;
   channel: InviteChannel;
   ownership: Ownership;
   enrollmentType: EnrollmentKind | null;
@@ -217,6 +233,9 @@ const viewColumns = [
   'e.expires_at',
   'e.created_at',
   'e.updated_at',
+  'e.attention_reason',
+  'e.attention_detail',
+  'e.attention_since',
   'u.name',
   'u.email',
   'u.phone',
@@ -232,7 +251,11 @@ type ViewRow = Awaited<ReturnType<ReturnType<typeof baseQuery>['executeTakeFirst
 function toView(r: ViewRow): EnrollmentView {
   return {
     id: r.id,
-    status: r.status,
+    status: r.attention_reason ? 'attention' : r.status,
+    lifecycleStatus: r.status,
+    attention: r.attention_reason
+      ? { reason: r.attention_reason, message: describeAttention(r.attention_reason), detail: r.attention_detail, since: (r.attention_since ?? r.updated_at).toISOString() }
+      : null,
     channel: r.channel,
     ownership: r.ownership,
     enrollmentType: r.enrollment_type,
@@ -305,7 +328,8 @@ async function getDevice(db: Db, enrollmentId: string): Promise<DeviceView | nul
 }
 
 export interface ListFilter {
-  status?: EnrollmentStatus | undefined;
+  /** the shown status: `attention` lists every enrollment waiting for a person */
+  status?: DisplayStatus | undefined;
   limit: number;
   /** opaque cursor from a previous page */
   cursor?: { createdAt: string; id: string } | undefined;
@@ -317,7 +341,8 @@ const createdAtMs = sql<Date>`date_trunc('milliseconds', e.created_at)`;
 /** Newest first, keyset-paginated on (created_at, id). */
 export async function listEnrollments(db: Db, filter: ListFilter): Promise<{ items: EnrollmentView[]; next?: { createdAt: string; id: string } }> {
   let q = baseQuery(db);
-  if (filter.status) q = q.where('e.status', '=', filter.status);
+  if (filter.status === 'attention') q = q.where('e.attention_reason', 'is not', null);
+  else if (filter.status) q = q.where('e.status', '=', filter.status).where('e.attention_reason', 'is', null);
   if (filter.cursor) {
     const { createdAt, id } = filter.cursor;
     q = q.where(sql<boolean>`(${createdAtMs}, e.id) < (${createdAt}::timestamptz, ${id}::uuid)`);

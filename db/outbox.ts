@@ -1,5 +1,5 @@
-import type { EnrollmentEvent } from '../workflows/messages.js';
-import { enrollmentWorkflowId } from '../workflows/messages.js';
+import type { EnrollmentEvent } from '../domain/events.js';
+import { enrollmentWorkflowId } from '../domain/workflow-ids.js';
 import type { Db } from './connection.js';
 
 /**
@@ -16,4 +16,15 @@ export async function recordEnrollmentEvent(trx: Db, enrollmentId: string, event
     .returning('id')
     .executeTakeFirst();
   return inserted !== undefined;
+}
+
+/**
+ * A fix that resumes enrollments by itself (a new push certificate): every enrollment waiting in
+ * `attention` for one of these reasons gets a `retry` event. Returns how many.
+ */
+export async function resumeAttention(db: Db, reasons: readonly string[], cause: 'push_certificate', dedupe: string): Promise<number> {
+  if (!reasons.length) return 0;
+  const waiting = await db.selectFrom('enrollments').select('id').where('attention_reason', 'in', [...reasons]).execute();
+  for (const { id } of waiting) await recordEnrollmentEvent(db, id, { type: 'retry', cause }, `retry:${cause}:${dedupe}`);
+  return waiting.length;
 }

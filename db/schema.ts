@@ -7,8 +7,8 @@
  * with Device Enrollment (see migration 0001).
  */
 import type { ColumnType, Generated, Insertable, JSONColumnType, Selectable, Updateable } from 'kysely';
-import type { EnrollmentStatus } from '../workflows/enrollment-machine.js';
-import type { EnrollmentKind, InviteChannel, Ownership } from '../workflows/messages.js';
+import type { EnrollmentKind, InviteChannel, Ownership } from '../domain/kinds.js';
+import type { EnrollmentStatus } from '../domain/lifecycle.js';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
@@ -46,6 +46,10 @@ export interface EnrollmentsTable {
   device_ownership: 'personal' | 'corporate' | null;
   auth_mode: AuthMode;
   status: EnrollmentStatus;
+  /** why the enrollment waits for a person (domain/attention.ts); null while nothing does */
+  attention_reason: ColumnType<string | null, string | null | undefined, string | null>;
+  attention_detail: ColumnType<string | null, string | null | undefined, string | null>;
+  attention_since: NullableTimestamp;
   username: string;
   workflow_id: string;
   expires_at: Timestamp;
@@ -238,6 +242,8 @@ export interface CommandQueueTable {
   idempotency_key: string;
   created_at: Timestamp;
   sent_at: NullableTimestamp;
+  /** when an APNs push announced this command (null: not pushed yet) */
+  pushed_at: NullableTimestamp;
   answered_at: NullableTimestamp;
   result_status: string | null;
   result: JSONColumnType<Record<string, unknown>> | null;

@@ -1,5 +1,5 @@
 /** The activity surface the enrollment workflow calls. Implemented in activities/, type-only here. */
-import type { EnrollmentStatus } from './enrollment-machine.js';
+import type { EnrollmentStatus } from '../domain/lifecycle.js';
 
 /** Every activity input carries `<workflowId>:<step>`: a retried activity has one effect. */
 interface Keyed {
@@ -48,8 +48,12 @@ export interface EnrollmentActivities {
   agentConfig(input: Keyed): Promise<{ adamId: string; bundleId: string } | null>;
   /** Returns the user's Apps and Books licences when they have no other enrollment. */
   releaseLicences(input: Keyed): Promise<{ released: number }>;
-  /** An APNs MDM push so the device checks in. */
+  /** An APNs MDM push so the device checks in; the queued commands it announces are marked pushed. */
   pushDevice(input: Keyed): Promise<{ outcome: PushOutcome }>;
+  /** Shows (reason) or clears (null) the enrollment's `attention` in Postgres, with an audit line. */
+  recordAttention(input: Keyed & { reason: string | null; detail: string | null }): Promise<void>;
+  /** Reports a step whose failure does not hold the lifecycle (a notification, a licence release): an audit line. */
+  reportFailure(input: Keyed & { step: string; failure: string }): Promise<void>;
   /** The device identity currently bound to the device, and whether a renewal awaits the device. */
   identityStatus(input: Keyed): Promise<IdentityStatus>;
   /**

@@ -3,12 +3,13 @@
  * worker, tests). Imports nothing but @temporalio/workflow and plain types.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { EnrollmentStatus } from './enrollment-machine.js';
+import type { EnrollmentEvent } from '../domain/events.js';
+import type { DisplayStatus } from '../domain/lifecycle.js';
+import type { EnrollmentKind, InviteChannel, Ownership } from '../domain/kinds.js';
 
-export type EnrollmentKind = 'user' | 'device';
-export type Ownership = 'personal' | 'corporate' | 'user_choice';
-/** How the user was invited; `account`: no invite, the user started from Settings (account-driven). */
-export type InviteChannel = 'email' | 'sms' | 'account';
+export type { EnrollmentEvent } from '../domain/events.js';
+export type { EnrollmentKind, InviteChannel, Ownership } from '../domain/kinds.js';
+export { appDeploymentWorkflowId, enrollmentWorkflowId } from '../domain/workflow-ids.js';
 
 /** Everything a workflow needs to run: ids, choices and business durations, never personal data. */
 export interface EnrollmentWorkflowInput {
@@ -31,6 +32,8 @@ export interface EnrollmentWorkflowInput {
   inactiveAfterMs?: number;
   /** the agent app's deployment: status polling and how long the user has to approve the install */
   agent?: AgentDurations;
+  /** a run continues as new past this many history events (tests lower it) */
+  historyEventBudget?: number;
 }
 
 export interface AgentDurations {
@@ -44,45 +47,17 @@ export interface AgentDurations {
 export const lifecycleDefaults = { removalWindowMs: 86_400_000, unreachableGraceMs: 7 * 86_400_000, inactiveAfterMs: 30 * 86_400_000 };
 export const agentDefaults: AgentDurations = { pollInitialMs: 20_000, pollMaxMs: 600_000, approvalWindowMs: 7 * 86_400_000, reminderEveryMs: 86_400_000 };
 
-/** Events from the portal, devices and admins. They arrive through the Postgres outbox. */
-export type EnrollmentEvent =
-  | { type: 'portal_authenticated' }
-  | { type: 'profile_issued'; enrollmentType: EnrollmentKind; ownership: 'personal' | 'corporate' }
-  | { type: 'device_authenticated' }
-  | { type: 'token_updated' }
-  | { type: 'checked_out' }
-  | { type: 'disenroll_requested'; reason: string }
-  /** the device acknowledged RemoveProfile of its enrollment profile */
-  | { type: 'removal_confirmed' }
-  /** an inactive device checked in again */
-  | { type: 'device_seen' }
-  /** a policy reaching this enrollment was created or changed */
-  | { type: 'policies_changed' }
-  /** the admin's "sync" of the agent app: restart a stalled or denied deployment */
-  | { type: 'agent_sync' }
-  /** Apps and Books licences were purchased (admin action or ASSET_COUNT notification) */
-  | { type: 'licences_available' }
-  /** an Apps and Books app to deploy (Install Application action, Required Apps policy) */
-  | { type: 'app_install_requested'; adamId: string; bundleId: string }
-  | { type: 'resend_requested' }
-  | { type: 'cancel_requested'; reason: string }
-  /** the device signed its first request with its renewed identity; the old one is revoked */
-  | { type: 'identity_renewed' }
-  /** the device answered the renewal's InstallProfile with an error (the old identity still works) */
-  | { type: 'identity_renewal_failed'; reason: string };
-
 export const enrollmentEventSignal = defineSignal<[EnrollmentEvent]>('enrollmentEvent');
 
 export interface EnrollmentSnapshot {
   enrollmentId: string;
-  status: EnrollmentStatus;
+  status: DisplayStatus;
   enrollmentType: EnrollmentKind | null;
   invitesSent: number;
 }
 
 export const enrollmentStatusQuery = defineQuery<EnrollmentSnapshot>('enrollmentStatus');
 
-export const enrollmentWorkflowId = (enrollmentId: string) => `enrollment/${enrollmentId}`;
 
 /**
  * An admin action whose command the API has staged (sealed in Postgres, never in this history).
@@ -112,5 +87,3 @@ export interface AgentDeploymentInput extends AgentDurations {
 
 export type AgentEvent = { type: 'sync' } | { type: 'licences_available' };
 export const agentEventSignal = defineSignal<[AgentEvent]>('agentEvent');
-/** One deployment per app and enrollment: the agent app and any other Apps and Books app. */
-export const appDeploymentWorkflowId = (enrollmentId: string, adamId: string) => `app/${enrollmentId}/${adamId}`;

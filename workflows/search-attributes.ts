@@ -7,5 +7,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 export const EnrollmentStatusKey = defineSearchAttributeKey('EnrollmentStatus', SearchAttributeType.KEYWORD);
 export const EnrollmentTypeKey = defineSearchAttributeKey('EnrollmentType', SearchAttributeType.KEYWORD);
 export const OwnershipKey = defineSearchAttributeKey('Ownership', SearchAttributeType.KEYWORD);
+/** Why an enrollment shows `attention` (a code from domain/attention.ts); unset otherwise. */
+export const AttentionReasonKey = defineSearchAttributeKey('AttentionReason', SearchAttributeType.KEYWORD);
 
-export const tandemSearchAttributes = [EnrollmentStatusKey, EnrollmentTypeKey, OwnershipKey];
+export const tandemSearchAttributes = [EnrollmentStatusKey, EnrollmentTypeKey, OwnershipKey, AttentionReasonKey];

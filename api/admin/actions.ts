@@ -43,6 +43,7 @@ const Command = z
     status: z.string(),
     requestedBy: z.string().nullable(),
     createdAt: z.iso.datetime(),
+    pushedAt: z.iso.datetime().nullable().openapi({ description: 'when an APNs push announced the command (null: not pushed yet; the device also finds it at its next check-in)' }),
     sentAt: z.iso.datetime().nullable(),
     answeredAt: z.iso.datetime().nullable(),
     resultStatus: z.string().nullable(),
@@ -61,7 +62,7 @@ const postAction = createRoute({
     body: { required: true, content: { 'application/json': { schema: adminActionSchema } } },
   },
   responses: {
-    202: { description: 'Queued for the device; a push is on its way', content: { 'application/json': { schema: ActionAccepted } } },
+    202: { description: 'Recorded and queued for the device; the push follows (GET .../commands shows pushedAt)', content: { 'application/json': { schema: ActionAccepted } } },
     404: jsonError('No such enrollment'),
     409: jsonError('The device is not enrolled'),
     422: jsonError('Not allowed for this enrollment type (forbidden_for_user_enrollment, supervised_only, forbidden_payload, forbidden_key…)'),
@@ -180,7 +181,7 @@ export function actionRoutes(deps: AppDeps) {
     }
     const rows = await deps.db
       .selectFrom('command_queue')
-      .select(['command_uuid', 'request_type', 'status', 'requested_by', 'created_at', 'sent_at', 'answered_at', 'result_status', 'result'])
+      .select(['command_uuid', 'request_type', 'status', 'requested_by', 'created_at', 'pushed_at', 'sent_at', 'answered_at', 'result_status', 'result'])
       .where('device_id', '=', device.id)
       .orderBy('id', 'desc')
       .limit(c.req.valid('query').limit)
@@ -194,6 +195,7 @@ export function actionRoutes(deps: AppDeps) {
           status: r.status,
           requestedBy: r.requested_by,
           createdAt: r.created_at.toISOString(),
+          pushedAt: iso(r.pushed_at),
           sentAt: iso(r.sent_at),
           answeredAt: iso(r.answered_at),
           resultStatus: r.result_status,

@@ -4,6 +4,7 @@ import { createEnrollment, getEnrollment, lifecycleFromEnv, listEnrollments, req
 import { recordEnrollmentEvent } from '../../db/outbox.js';
 import { SettingsStore } from '../../db/settings.js';
 import { enrollmentStatuses } from '../../db/schema.js';
+import { attentionReasons, type AttentionReason } from '../../domain/attention.js';
 import { ApiError } from '../errors.js';
 import type { AppDeps } from '../app.js';
 import type { AppEnv } from '../types.js';
@@ -43,6 +44,17 @@ const CreateEnrollmentBody = z
   .openapi('CreateEnrollment');
 
 const EnrollmentStatus = z.enum(enrollmentStatuses).openapi('EnrollmentStatus');
+const ShownStatus = z
+  .enum([...enrollmentStatuses, 'attention'])
+  .openapi('ShownEnrollmentStatus', { description: '`attention` while something needs a person (see `attention`); otherwise the lifecycle status' });
+const Attention = z
+  .object({
+    reason: z.enum(Object.keys(attentionReasons) as [AttentionReason, ...AttentionReason[]]).or(z.string()),
+    message: z.string().openapi({ description: 'what to do about it' }),
+    detail: z.string().nullable().openapi({ description: 'the failure type and protocol status, e.g. "InviteUndeliverable 550"' }),
+    since: z.iso.datetime(),
+  })
+  .openapi('Attention');
 
 const CreatedEnrollment = z
   .object({
@@ -58,7 +70,9 @@ const CreatedEnrollment = z
 const EnrollmentView = z
   .object({
     id: z.uuid(),
-    status: EnrollmentStatus,
+    status: ShownStatus,
+    lifecycleStatus: EnrollmentStatus.openapi({ description: 'where the enrollment is in its lifecycle; it resumes from here when attention clears' }),
+    attention: Attention.nullable(),
     channel: z.enum(['email', 'sms', 'account']),
     ownership: z.enum(['personal', 'corporate', 'user_choice']),
     enrollmentType: z.enum(['user', 'device']).nullable(),
@@ -151,7 +165,7 @@ const listRouteDef = createRoute({
   security,
   request: {
     query: z.object({
-      status: EnrollmentStatus.optional(),
+      status: ShownStatus.optional(),
       limit: z.coerce.number().int().min(1).max(200).default(50),
       cursor: z.string().optional().openapi({ description: 'the `nextCursor` of the previous page' }),
     }),
@@ -183,6 +197,19 @@ const cancelRouteDef = createRoute({
   security,
   request: { params: idParams },
   responses: { 202: { description: 'Cancelling', content: { 'application/json': { schema: Accepted } } }, 404: jsonError('No such enrollment'), 409: jsonError('Already enrolled or finished') },
+});
+
+const retryRouteDef = createRoute({
+  method: 'post',
+  path: '/enrollments/{id}/retry',
+  summary: 'Resume an enrollment in `attention` once its cause is fixed (the failed step runs again; nothing was lost)',
+  security,
+  request: { params: idParams },
+  responses: {
+    202: { description: 'The failed step runs again', content: { 'application/json': { schema: Accepted } } },
+    404: jsonError('No such enrollment'),
+    409: jsonError('`not_in_attention`: nothing waits for a retry'),
+  },
 });
 
 const revokeRouteDef = createRoute({
@@ -311,6 +338,21 @@ export function enrollmentRoutes(deps: AppDeps) {
     });
     void deps.relay.kick();
     return c.json({ id, status, message: 'RemoveProfile is on its way to the device; the enrollment ends when it confirms, or after the removal window.' }, 202);
+  });
+
+  app.openapi(retryRouteDef, async (c) => {
+    const id = c.req.valid('param').id;
+    const status = await deps.db.transaction().execute(async (trx) => {
+      const e = await trx.selectFrom('enrollments').select(['status', 'attention_reason']).where('id', '=', id).forUpdate().executeTakeFirst();
+      if (!e) throw new ApiError(404, 'enrollment_not_found', 'No enrollment has this id.');
+      if (!e.attention_reason) throw new ApiError(409, 'not_in_attention', `The enrollment is ${e.status}: nothing waits for a retry.`);
+      // Each retry is its own event (a second click retries again); the audit line says who asked.
+      await recordEnrollmentEvent(trx, id, { type: 'retry', cause: 'admin' }, `retry:${c.get('requestId')}`);
+      await recordAudit(trx, { actor: c.get('actor').name, action: 'enrollment.retry', targetType: 'enrollment', targetId: id, details: { reason: e.attention_reason }, requestId: c.get('requestId') });
+      return e.status;
+    });
+    void deps.relay.kick();
+    return c.json({ id, status, message: 'The step that needed attention runs again.' }, 202);
   });
 
   app.openapi(revokeRouteDef, async (c) => {

@@ -6,6 +6,8 @@ import { ApiError } from '../errors.js';
 import type { AppEnv } from '../types.js';
 import { jsonError } from './openapi-common.js';
 import { recordAudit } from '../../db/audit.js';
+import { resumeAttention } from '../../db/outbox.js';
+import { fixedByPushCertificate } from '../../domain/attention.js';
 
 const EXPIRY_WARNING_DAYS = 30;
 const DAY = 86_400_000;
@@ -80,6 +82,8 @@ export function settingsRoutes(deps: AppDeps) {
     if (info.notAfter.getTime() <= Date.now()) throw new ApiError(422, 'certificate_expired', `The certificate expired on ${info.notAfter.toISOString()}.`);
     const saved = await store.putApns(cred);
     await recordAudit(deps.db, { actor: c.get('actor').name, action: 'settings.apns.update', targetType: 'settings', targetId: 'apns', details: { topic: saved.topic, notAfter: saved.notAfter }, requestId: c.get('requestId') });
+    // Enrollments waiting for a working push certificate resume by themselves.
+    if (await resumeAttention(deps.db, fixedByPushCertificate, 'push_certificate', c.get('requestId'))) void deps.relay.kick();
     return c.json(status(saved), 200);
   });
 

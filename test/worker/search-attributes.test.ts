@@ -16,9 +16,9 @@ describe('ensureSearchAttributes', () => {
     const namespace = `tandem-sa-${randomBytes(4).toString('hex')}`;
     await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: { seconds: Long.fromNumber(86_400) } });
     await eventually(() => connection.workflowService.describeNamespace({ namespace }));
-    expect((await ensureSearchAttributes(connection, namespace)).sort()).toEqual(['EnrollmentStatus', 'EnrollmentType', 'Ownership']);
+    expect((await ensureSearchAttributes(connection, namespace)).sort()).toEqual(['AttentionReason', 'EnrollmentStatus', 'EnrollmentType', 'Ownership']);
     const listed = await connection.operatorService.listSearchAttributes({ namespace });
-    expect(Object.keys(listed.customAttributes ?? {})).toEqual(expect.arrayContaining(['EnrollmentStatus', 'EnrollmentType', 'Ownership']));
+    expect(Object.keys(listed.customAttributes ?? {})).toEqual(expect.arrayContaining(['AttentionReason', 'EnrollmentStatus', 'EnrollmentType', 'Ownership']));
     expect(await ensureSearchAttributes(connection, namespace)).toEqual([]);
   });
 });
