@@ -9,13 +9,13 @@ import { enqueueCommand } from '../db/commands.js';
 import type { Db } from '../db/connection.js';
 import { VppSettingsStore } from '../db/settings.js';
 import type { SecretBox } from '../security/secret-box.js';
-import type { AgentActivities, AppTarget, EnrollmentActivities } from '../workflows/activity-types.js';
+import type { AgentActivities, AppActivities, AppTarget, EnrollmentActivities, LicenceOutcome } from '../workflows/activity-types.js';
+import { writeAppStatus } from '../db/app-deployments.js';
 import { esc } from './delivery/invite-message.js';
 import { messageIdFor, type Mailer } from './delivery/mailer.js';
 import { once } from './effects.js';
 import { createVppClient, type VppClient } from './vpp/client.js';
 import { VppError } from './vpp/errors.js';
-import { recordAudit } from '../db/audit.js';
 
 export interface AppDeploymentDeps {
   db: Db;
@@ -25,7 +25,12 @@ export interface AppDeploymentDeps {
   vpp: { baseUrl: string; /** how often to poll VPP's async events */ eventPollMs?: number };
 }
 
-type Activities = Omit<AgentActivities, 'pushDevice'> & Pick<EnrollmentActivities, 'agentConfig' | 'releaseLicences'>;
+type Activities = Omit<AgentActivities, 'pushDevice'> & AppActivities & Pick<EnrollmentActivities, 'agentConfig' | 'releaseLicences'>;
+/** The APNs push (the device-command activities'), so one activity can queue a command and push. */
+export type PushDevice = EnrollmentActivities['pushDevice'];
+
+/** Licence failures a person must fix: recorded as the app's status, never thrown at the workflow. */
+const stuckOn: Record<string, Exclude<LicenceOutcome['outcome'], 'assigned'>> = { NoLicences: 'waiting_for_licences', VppTokenInvalid: 'vpp_token_invalid', VppRejected: 'failed' };
 
 /** 9716: the VPP user already exists (an earlier deployment for the same person). */
 const alreadyExists = (err: unknown) =>
@@ -40,7 +45,7 @@ function asFailure(err: unknown): never {
   throw ApplicationFailure.create({ message: err.message, type: 'VppUnavailable', ...(err.retryAfterMs ? { nextRetryDelay: err.retryAfterMs } : {}) });
 }
 
-export function appDeploymentActivities(deps: AppDeploymentDeps): Activities {
+export function appDeploymentActivities(deps: AppDeploymentDeps, push?: PushDevice): Activities {
   const { db, box } = deps;
   const settings = new VppSettingsStore(db, box);
 
@@ -61,7 +66,20 @@ export function appDeploymentActivities(deps: AppDeploymentDeps): Activities {
       .executeTakeFirstOrThrow();
   }
 
-  return {
+  const deviceIdOf = async (enrollmentId: string) => (await db.selectFrom('devices').select('id').where('enrollment_id', '=', enrollmentId).executeTakeFirstOrThrow()).id;
+
+  /** Pushes so the device fetches what was just queued; a device without a push token finds it at its next check-in. */
+  async function pushSoon(enrollmentId: string, idempotencyKey: string) {
+    if (!push) return;
+    try {
+      await push({ enrollmentId, idempotencyKey });
+    } catch (err) {
+      if (!(err instanceof ApplicationFailure && err.nonRetryable)) throw err;
+      log.warn('push refused; the device gets the command at its next check-in', { enrollmentId, type: err.type });
+    }
+  }
+
+  const activities: Activities = {
     async agentConfig() {
       const [config, token] = await Promise.all([settings.get(), settings.token()]);
       return config?.agent && token ? { adamId: config.agent.adamId, bundleId: config.agent.bundleId } : null;
@@ -118,23 +136,63 @@ export function appDeploymentActivities(deps: AppDeploymentDeps): Activities {
 
     async recordAppStatus({ enrollmentId, adamId, bundleId, status, detail, idempotencyKey }) {
       await once(db, idempotencyKey, async () => {
-        const entry = JSON.stringify([{ at: new Date().toISOString(), status, ...(detail ? { detail } : {}) }]);
-        // The status and its audit line land together.
-        await db.transaction().execute(async (trx) => {
-          await trx
-            .insertInto('app_deployments')
-            .values({ enrollment_id: enrollmentId, adam_id: adamId, bundle_id: bundleId, status: status as never, history: entry })
-            .onConflict((oc) =>
-              oc.columns(['enrollment_id', 'adam_id']).doUpdateSet({ status: status as never, history: sql`app_deployments.history || ${entry}::jsonb`, updated_at: sql`now()` }),
-            )
-            .execute();
-          await recordAudit(trx, { actor: 'tandem', action: 'app.status', targetType: 'enrollment', targetId: enrollmentId, details: { adamId, bundleId, status, ...(detail ? { detail } : {}) } });
-          if (status === 'vpp_token_invalid') {
-            await recordAudit(trx, { actor: 'tandem', action: 'alert.vpp_token_invalid', targetType: 'settings', targetId: 'vpp', details: { enrollmentId, detail } });
-          }
-        });
+        await db.transaction().execute((trx) =>
+          // Never approved in time, unless the device answered meanwhile (its answer was recorded).
+          writeAppStatus(trx, { enrollmentId, adamId, bundleId }, status, detail, idempotencyKey, status === 'not_approved' ? { notOver: ['installed', 'denied', 'failed'] } : {}),
+        );
         return {};
       });
+    },
+
+    async licenseApp(input) {
+      const app = { enrollmentId: input.enrollmentId, adamId: input.adamId, bundleId: input.bundleId };
+      const stuck = async (outcome: Exclude<LicenceOutcome['outcome'], 'assigned'>, detail: string): Promise<LicenceOutcome> => {
+        // A re-check that finds the same trouble writes nothing (and tells the enrollment nothing).
+        await db.transaction().execute((trx) => writeAppStatus(trx, app, outcome, detail, input.idempotencyKey, { onlyIfChanged: true }));
+        return { outcome, detail };
+      };
+      const [config, token] = await Promise.all([settings.get(), settings.token()]);
+      if (!config || !token) return stuck('vpp_not_configured', 'No Apps and Books token is configured: upload one (PUT /api/v1/settings/vpp).');
+      await db.transaction().execute((trx) =>
+        writeAppStatus(trx, app, 'licensing', undefined, input.idempotencyKey, { onlyIfChanged: true, notOver: ['waiting_for_licences', 'vpp_token_invalid', 'vpp_not_configured'] }),
+      );
+      try {
+        await activities.assignLicence(input);
+      } catch (err) {
+        const outcome = err instanceof ApplicationFailure && err.type ? stuckOn[err.type] : undefined;
+        if (!outcome) throw err;
+        return stuck(outcome, (err as ApplicationFailure).message);
+      }
+      return { outcome: 'assigned' };
+    },
+
+    async installApp({ enrollmentId, adamId, bundleId, idempotencyKey }) {
+      const deviceId = await deviceIdOf(enrollmentId);
+      const commandUuid = await db.transaction().execute(async (trx) => {
+        const queued = await trx.selectFrom('command_queue').select('command_uuid').where('idempotency_key', '=', idempotencyKey).executeTakeFirst();
+        if (queued) return queued.command_uuid; // a retry: recorded and queued already
+        // The status first: the device's answer to the command, recorded by the MDM endpoint, comes after it.
+        await writeAppStatus(trx, { enrollmentId, adamId, bundleId }, 'installing', undefined, idempotencyKey);
+        return enqueueCommand(trx, box, {
+          deviceId,
+          requestType: 'InstallApplication',
+          // User-based licence; remove the app and its data when the device leaves management.
+          params: { iTunesStoreID: Number(adamId), Options: { PurchaseMethod: 1 }, ManagementFlags: 1 },
+          idempotencyKey,
+          requestedBy: 'app-deployment',
+        });
+      });
+      await pushSoon(enrollmentId, idempotencyKey);
+      return { commandUuid };
+    },
+
+    async recheckApp({ enrollmentId, adamId, bundleId, idempotencyKey, remind }) {
+      const deviceId = await deviceIdOf(enrollmentId);
+      // Filtered to this app: the answer comes back through the MDM endpoint as a signal.
+      await enqueueCommand(db, box, { deviceId, requestType: 'ManagedApplicationList', params: { Identifiers: [bundleId] }, idempotencyKey, requestedBy: 'app-deployment' });
+      await db.updateTable('app_deployments').set({ last_checked_at: sql`now()` }).where('enrollment_id', '=', enrollmentId).where('adam_id', '=', adamId).execute();
+      await pushSoon(enrollmentId, idempotencyKey);
+      if (remind) await activities.remindAppApproval({ enrollmentId, adamId, bundleId, idempotencyKey: `${idempotencyKey}:reminder` });
     },
 
     async remindAppApproval({ enrollmentId, idempotencyKey }: AppTarget & { idempotencyKey: string }) {
@@ -179,4 +237,5 @@ export function appDeploymentActivities(deps: AppDeploymentDeps): Activities {
       return { released: held.length };
     },
   };
+  return activities;
 }

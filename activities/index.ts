@@ -1,4 +1,4 @@
-import type { AgentActivities, EnrollmentActivities } from '../workflows/activity-types.js';
+import type { AgentActivities, AppActivities, EnrollmentActivities } from '../workflows/activity-types.js';
 import { appDeploymentActivities, type AppDeploymentDeps } from './app-deployment.js';
 import { deviceCommandActivities, type DeviceCommandDeps } from './device-commands.js';
 import { disenrollmentActivities } from './disenrollment.js';
@@ -10,7 +10,7 @@ import { policyActivities } from './policies.js';
 export type ActivityDeps = InviteDeliveryDeps & DeviceCommandDeps & AppDeploymentDeps & IdentityRenewalDeps;
 
 /** Every activity the worker registers, built from its dependencies (no globals). */
-export function createActivities(deps: ActivityDeps): { activities: EnrollmentActivities & AgentActivities; close(): Promise<void> } {
+export function createActivities(deps: ActivityDeps): { activities: EnrollmentActivities & AgentActivities & AppActivities; close(): Promise<void> } {
   const devices = deviceCommandActivities(deps);
   return {
     activities: {
@@ -18,7 +18,7 @@ export function createActivities(deps: ActivityDeps): { activities: EnrollmentAc
       ...inviteDeliveryActivities(deps),
       ...disenrollmentActivities(deps),
       ...policyActivities(deps),
-      ...appDeploymentActivities(deps),
+      ...appDeploymentActivities(deps, devices.pushDevice),
       ...identityRenewalActivities(deps),
       queueInitialCommands: devices.queueInitialCommands,
       pushDevice: devices.pushDevice,

@@ -7,6 +7,8 @@ import { enrollmentKindLabel } from '../domain/kinds.js';
 import type { enrollmentLifecycleWorkflow } from '../workflows/enrollment/workflow.js';
 import {
   adminActionUpdate,
+  agentEventSignal,
+  type AgentEvent,
   enrollmentEventSignal,
   enrollmentWorkflowId,
   type AdminActionRequest,
@@ -23,6 +25,8 @@ export interface WorkflowGateway {
    * ever read the event, so retrying is pointless. The relay starts a workflow before it signals.
    */
   signalEnrollment(workflowId: string, event: EnrollmentEvent): Promise<'delivered' | 'workflow_closed'>;
+  /** Signals an app deployment workflow by id (whichever run is current); same outcomes. */
+  signalApp(workflowId: string, event: AgentEvent): Promise<'delivered' | 'workflow_closed'>;
   /** The admin-action Update: accepted, or refused by the workflow's validator (with its code). */
   adminAction(enrollmentId: string, req: AdminActionRequest): Promise<{ accepted: true } | { accepted: false; code: string; message: string; details?: unknown }>;
   /** Throws when Temporal cannot be reached. */
@@ -75,6 +79,15 @@ export function temporalGateway(client: Client, taskQueue: string): WorkflowGate
     async signalEnrollment(workflowId, event) {
       try {
         await withinDeadline(() => client.workflow.getHandle(workflowId).signal(enrollmentEventSignal, event));
+        return 'delivered';
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return 'workflow_closed';
+        throw err;
+      }
+    },
+    async signalApp(workflowId, event) {
+      try {
+        await withinDeadline(() => client.workflow.getHandle(workflowId).signal(agentEventSignal, event));
         return 'delivered';
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return 'workflow_closed';

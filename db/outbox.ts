@@ -1,6 +1,17 @@
-import type { EnrollmentEvent } from '../domain/events.js';
-import { enrollmentWorkflowId } from '../domain/workflow-ids.js';
+import type { AgentEvent, EnrollmentEvent } from '../domain/events.js';
+import { appDeploymentWorkflowId, enrollmentWorkflowId } from '../domain/workflow-ids.js';
 import type { Db } from './connection.js';
+import type { OutboxKind } from './schema.js';
+
+async function record(trx: Db, kind: OutboxKind, workflowId: string, event: unknown, dedupe: string): Promise<boolean> {
+  const inserted = await trx
+    .insertInto('outbox')
+    .values({ kind, workflow_id: workflowId, payload: JSON.stringify({ event }), dedupe_key: `${workflowId}:${dedupe}` })
+    .onConflict((oc) => oc.column('dedupe_key').doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  return inserted !== undefined;
+}
 
 /**
  * Records an event for an enrollment's workflow, in the caller's transaction. The dedupe key makes
@@ -8,14 +19,15 @@ import type { Db } from './connection.js';
  * Returns false when the event was already recorded.
  */
 export async function recordEnrollmentEvent(trx: Db, enrollmentId: string, event: EnrollmentEvent, dedupe: string): Promise<boolean> {
-  const workflowId = enrollmentWorkflowId(enrollmentId);
-  const inserted = await trx
-    .insertInto('outbox')
-    .values({ kind: 'signal_enrollment', workflow_id: workflowId, payload: JSON.stringify({ event }), dedupe_key: `${workflowId}:${dedupe}` })
-    .onConflict((oc) => oc.column('dedupe_key').doNothing())
-    .returning('id')
-    .executeTakeFirst();
-  return inserted !== undefined;
+  return record(trx, 'signal_enrollment', enrollmentWorkflowId(enrollmentId), event, dedupe);
+}
+
+/**
+ * Records an event for one app deployment workflow (`app/<enrollment>/<adamId>`), signalled by id
+ * without going through the enrollment workflow. Same dedupe rule: false when already recorded.
+ */
+export async function recordAppEvent(trx: Db, enrollmentId: string, adamId: string, event: AgentEvent, dedupe: string): Promise<boolean> {
+  return record(trx, 'signal_app', appDeploymentWorkflowId(enrollmentId, adamId), event, dedupe);
 }
 
 /**

@@ -181,6 +181,7 @@ export type AppDeploymentStatus =
   | 'licensing'
   | 'waiting_for_licences'
   | 'vpp_token_invalid'
+  | 'vpp_not_configured'
   | 'installing'
   | 'prompting'
   | 'installed'
@@ -253,7 +254,8 @@ export interface CommandQueueTable {
   action: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
 }
 
-export type OutboxKind = 'start_enrollment' | 'signal_enrollment';
+/** `signal_app`: an app deployment workflow (`app/<enrollment>/<adamId>`), signalled by id */
+export type OutboxKind = 'start_enrollment' | 'signal_enrollment' | 'signal_app';
 
 /** Events that must reach Temporal; written in the same transaction as the state they describe. */
 export interface OutboxTable {

@@ -9,7 +9,8 @@ export const attentionReasons = {
   apns_not_configured: 'No APNs push certificate is configured. Upload one (PUT /api/v1/settings/apns); the enrollment resumes by itself.',
   apns_rejected: 'APNs rejected the push (certificate or topic). Upload a valid push certificate; the enrollment resumes by itself.',
   apns_unavailable: 'APNs stayed unreachable. Tandem retries by itself; retry now once it is back.',
-  vpp_token_invalid: 'The Apps and Books token is expired, revoked or missing. Upload a new one (PUT /api/v1/settings/vpp); app deployments resume by themselves.',
+  vpp_token_invalid: 'The Apps and Books token is expired or revoked. Upload a new one (PUT /api/v1/settings/vpp); app deployments resume by themselves.',
+  vpp_not_configured: 'No Apps and Books token is configured. Upload one (PUT /api/v1/settings/vpp); app deployments resume by themselves.',
   identity_expiring: 'The device identity is about to expire and the device has not installed its renewed identity. Make sure the device is online, then retry.',
   step_failed: 'A step failed in a way Tandem cannot retry by itself. Read the detail, fix the cause, then retry.',
 } as const;
@@ -29,6 +30,7 @@ export const attentionShort: Record<AttentionReason, string> = {
   apns_rejected: 'APNs rejected the push',
   apns_unavailable: 'APNs unreachable',
   vpp_token_invalid: 'Apps and Books token expired or revoked',
+  vpp_not_configured: 'no Apps and Books token',
   identity_expiring: 'device identity about to expire',
   step_failed: 'a step failed',
 };

@@ -21,7 +21,7 @@ export type EnrollmentEvent =
   /** an Apps and Books app to deploy (Install Application action, Required Apps policy) */
   | { type: 'app_install_requested'; adamId: string; bundleId: string }
   /** an app deployment is stuck on something a person must fix (an expired Apps and Books token) */
-  | { type: 'app_attention'; adamId: string; reason: string }
+  | { type: 'app_attention'; adamId: string; reason: AppAttentionReason }
   | { type: 'app_attention_cleared'; adamId: string }
   /** the device signed a request with its renewed identity (the old one is refused from now on) */
   | { type: 'identity_renewed' }
@@ -33,3 +33,17 @@ export type EnrollmentEvent =
   | { type: 'cancel_requested'; reason: string };
 
 export type EnrollmentEventType = EnrollmentEvent['type'];
+
+/** Events for one app deployment (signals by workflow id, through the outbox or from the enrollment workflow). */
+export type AgentEvent =
+  /** the admin's "sync" (or a new Apps and Books token): try again */
+  | { type: 'sync' }
+  | { type: 'licences_available' }
+  /**
+   * The device's own answer about this app, sent once per change (InstallApplication `State`,
+   * ManagedApplicationList `Status`, presence in InstalledApplicationList as `Managed`), for the
+   * InstallApplication command of the attempt it answers.
+   */
+  | { type: 'device_status'; status: string; installCommandUuid: string };
+
+export type AppAttentionReason = 'vpp_token_invalid' | 'vpp_not_configured';

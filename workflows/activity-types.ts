@@ -95,3 +95,29 @@ export interface AgentActivities {
   remindAppApproval(input: AppTarget & { idempotencyKey: string }): Promise<void>;
   pushDevice(input: Keyed): Promise<{ outcome: PushOutcome }>;
 }
+
+/** What one licence attempt came to; everything but `assigned` is already recorded as the app's status. */
+export type LicenceOutcome =
+  | { outcome: 'assigned' }
+  | { outcome: 'waiting_for_licences' | 'vpp_token_invalid' | 'vpp_not_configured' | 'failed'; detail: string };
+
+/**
+ * appDeploymentWorkflow's activities: each does one whole step (status, command and push
+ * together), so a deployment costs few Temporal actions however long it waits.
+ */
+export interface AppActivities {
+  /**
+   * VPP licence for the app. Never fails for what a person must fix: no licences, an invalid or
+   * missing token, or a refusal are recorded as the app's status (with an attention event for the
+   * enrollment) and returned.
+   */
+  licenseApp(input: AppTarget & { idempotencyKey: string }): Promise<LicenceOutcome>;
+  /** Records `installing`, queues InstallApplication and pushes, in one step. */
+  installApp(input: AppTarget & { idempotencyKey: string }): Promise<{ commandUuid: string }>;
+  /**
+   * Queues a ManagedApplicationList for the app's bundle id and pushes; when `remind`, also mails
+   * the user a reminder to answer the prompt. The device's answer comes back as a signal.
+   */
+  recheckApp(input: AppTarget & { idempotencyKey: string; remind: boolean }): Promise<void>;
+  recordAppStatus(input: AppTarget & { status: string; detail?: string; idempotencyKey: string }): Promise<void>;
+}

@@ -3,11 +3,11 @@
  * worker, tests). Imports nothing but @temporalio/workflow and plain types.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { EnrollmentEvent } from '../domain/events.js';
+import type { AgentEvent, EnrollmentEvent } from '../domain/events.js';
 import type { DisplayStatus } from '../domain/lifecycle.js';
 import type { EnrollmentKind, InviteChannel, Ownership } from '../domain/kinds.js';
 
-export type { EnrollmentEvent } from '../domain/events.js';
+export type { AgentEvent, EnrollmentEvent } from '../domain/events.js';
 export type { EnrollmentKind, InviteChannel, Ownership } from '../domain/kinds.js';
 export { appDeploymentWorkflowId, enrollmentWorkflowId } from '../domain/workflow-ids.js';
 
@@ -37,15 +37,38 @@ export interface EnrollmentWorkflowInput {
 }
 
 export interface AgentDurations {
+  /** agentDeploymentWorkflow (older deployments): status polling */
   pollInitialMs: number;
   pollMaxMs: number;
+  /** how long the user has to answer the install prompt (7 days) */
   approvalWindowMs: number;
+  /** reminder mails while the prompt waits (daily) */
   reminderEveryMs: number;
+  /** appDeploymentWorkflow: the first re-check of an unanswered prompt (10 minutes), doubling... */
+  recheckInitialMs?: number;
+  /** ...up to this (1 day) */
+  recheckMaxMs?: number;
+  /** at most this many re-checks per install attempt (11: a week's prompt stays within its action budget) */
+  maxRechecks?: number;
+  /** waiting for licences: the first reconciling re-check (1 hour), doubling up to `recheckMaxMs` */
+  licenceRecheckInitialMs?: number;
+  /** continue-as-new once a run's history reaches this many events (1,000) */
+  historyBudget?: number;
 }
 
 /** Defaults for the durations histories recorded before they were inputs. */
 export const lifecycleDefaults = { removalWindowMs: 86_400_000, unreachableGraceMs: 7 * 86_400_000, inactiveAfterMs: 30 * 86_400_000 };
 export const agentDefaults: AgentDurations = { pollInitialMs: 20_000, pollMaxMs: 600_000, approvalWindowMs: 7 * 86_400_000, reminderEveryMs: 86_400_000 };
+/** appDeploymentWorkflow's defaults for the durations an older caller does not pass. */
+export const appDeploymentDefaults: Required<Omit<AgentDurations, 'pollInitialMs' | 'pollMaxMs'>> = {
+  approvalWindowMs: 7 * 86_400_000,
+  reminderEveryMs: 86_400_000,
+  recheckInitialMs: 10 * 60_000,
+  recheckMaxMs: 86_400_000,
+  maxRechecks: 11,
+  licenceRecheckInitialMs: 3_600_000,
+  historyBudget: 1_000,
+};
 
 export const enrollmentEventSignal = defineSignal<[EnrollmentEvent]>('enrollmentEvent');
 
@@ -85,5 +108,41 @@ export interface AgentDeploymentInput extends AgentDurations {
   bundleId: string;
 }
 
-export type AgentEvent = { type: 'sync' } | { type: 'licences_available' };
+/** Every app deployment's signal (both workflow types), by workflow id, never by run id. */
 export const agentEventSignal = defineSignal<[AgentEvent]>('agentEvent');
+
+/** appDeploymentWorkflow's input: ids, durations and, after continue-as-new, the state it carries. */
+export interface AppDeploymentInput extends AgentDeploymentInput {
+  carried?: AppDeploymentState;
+}
+
+/** Everything one run hands the next at continue-as-new. */
+export interface AppDeploymentState {
+  /** this deployment's own prefix for idempotency keys (a later deployment of the same app has another) */
+  keyPrefix: string;
+  /** install attempts begun */
+  attempt: number;
+  /** status records and re-checks made, for idempotency keys */
+  steps: number;
+  stage: AppDeploymentStage;
+  /** signals received and not yet handled */
+  pending: AgentEvent[];
+  /** runs so far (1 in the first) */
+  run: number;
+}
+
+export type AppDeploymentStage =
+  | { name: 'license' }
+  | { name: 'waiting_for_licences'; checks: number; nextCheckAt: number }
+  | {
+      name: 'awaiting_device';
+      installCommandUuid: string;
+      startedAt: number;
+      rechecks: number;
+      nextCheckAt: number;
+      lastReminderAt: number;
+      /** the device's latest answer for this attempt */
+      deviceStatus: string | null;
+    }
+  /** a person must act: the admin's sync (or, for `resumeOn` licences_available, new licences or a token) */
+  | { name: 'waiting_for_sync'; status: string; resumeOnLicences: boolean };

@@ -10,6 +10,7 @@ import { createVppClient } from '../../activities/vpp/client.js';
 import { VppError } from '../../activities/vpp/errors.js';
 import { parseContentToken } from '../../activities/vpp/token.js';
 import type { Db } from '../../db/connection.js';
+import { resumeDeployments } from '../../db/app-deployments.js';
 import { recordEnrollmentEvent } from '../../db/outbox.js';
 import { SecretStore } from '../../db/secrets.js';
 import { VppSettingsStore, type VppSettings } from '../../db/settings.js';
@@ -90,12 +91,8 @@ const sync = createRoute({
   responses: { 202: { description: 'Restarting', content: { 'application/json': { schema: z.object({ id: z.uuid() }) } } }, 404: jsonError('No such enrollment'), 409: jsonError('Not enrolled') },
 });
 
-/** Resumes deployments waiting for licences (through each enrollment's outbox). */
-async function resumeWaiting(db: Db, dedupe: string): Promise<number> {
-  const waiting = await db.selectFrom('app_deployments').select('enrollment_id').where('status', '=', 'waiting_for_licences').execute();
-  for (const w of waiting) await recordEnrollmentEvent(db, w.enrollment_id, { type: 'licences_available' }, `licences-available:${dedupe}`);
-  return waiting.length;
-}
+/** Resumes deployments waiting for licences, signalling each deployment workflow directly. */
+const resumeWaiting = (db: Db, dedupe: string) => resumeDeployments(db, ['waiting_for_licences'], 'licences_available', dedupe);
 
 export function vppAdminRoutes(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
@@ -133,7 +130,10 @@ export function vppAdminRoutes(deps: AppDeps) {
         serviceConfig: serviceConfig as unknown as Record<string, unknown>,
       };
       await store.put(settings, body.sToken);
+      // Deployments stopped on an expired, revoked or missing token resume by themselves.
+      if (body.sToken) await resumeDeployments(deps.db, ['vpp_token_invalid', 'vpp_not_configured'], 'sync', `token-uploaded:${settings.uploadedAt}`);
       await recordAudit(deps.db, { actor: c.get('actor').name, action: 'settings.vpp.update', targetType: 'settings', targetId: 'vpp', details: { orgName: parsed.orgName, agent: settings.agent }, requestId: c.get('requestId') });
+      void deps.relay.kick();
       return c.json(status(settings), 200);
     } catch (err) {
       if (err instanceof VppError && err.kind === 'token_invalid') throw new ApiError(422, 'vpp_token_refused', `Apple refused the content token: ${err.message}`);

@@ -12,6 +12,7 @@
 import { Hono, type Context } from 'hono';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
+import { recordDeviceAppAnswer } from '../../db/app-deployments.js';
 import { nextCommand } from '../../db/commands.js';
 import type { Db } from '../../db/connection.js';
 import { recordEnrollmentEvent } from '../../db/outbox.js';
@@ -279,7 +280,7 @@ export function mdmRoutes(deps: MdmDeps) {
       if (status !== 'Idle') {
         const uuid = message.CommandUUID;
         if (typeof uuid !== 'string') throw new DeviceError(400, 'missing_command_uuid', 'A result needs its CommandUUID.');
-        await recordResult(device.id, who.kind, uuid, status, message);
+        await recordResult(device.id, who, uuid, status, message);
         if (status === 'NotNow') skip.push(uuid);
       }
       void deps.relay.kick();
@@ -290,7 +291,8 @@ export function mdmRoutes(deps: MdmDeps) {
     }
   });
 
-  async function recordResult(deviceId: string, kind: 'user' | 'device', uuid: string, status: string, message: Record<string, unknown>) {
+  async function recordResult(deviceId: string, who: Identified, uuid: string, status: string, message: Record<string, unknown>) {
+    const kind = who.kind;
     const stored = kind === 'user' ? (withoutForbiddenKeys(message) as Record<string, unknown>) : message;
     const row = await deps.db
       .selectFrom('command_queue')
@@ -314,6 +316,9 @@ export function mdmRoutes(deps: MdmDeps) {
         .executeTakeFirst();
       if (updated.numUpdatedRows === 0n) return;
       if (row.request_type === 'InstallProfile') await recordRenewalFailure(trx, uuid, status, message);
+      // App deployments: the device's own answers (InstallApplication, ManagedApplicationList,
+      // InstalledApplicationList) become the app's status and a signal to its workflow, per change.
+      await recordDeviceAppAnswer(trx, { deviceId, enrollmentId: who.enrollmentId, requestType: row.request_type, commandUuid: uuid, idempotencyKey: row.idempotency_key, resultStatus: status, result: stored });
       if (status !== 'Acknowledged') return;
       if (row.request_type === 'RemoveProfile' && row.idempotency_key.endsWith(':remove-profile')) {
         // The device removed its enrollment profile: the disenrollment is confirmed.

@@ -342,6 +342,11 @@ export class SimulatedDevice {
   }
 
   /** Polls and answers until the server has nothing more; returns the commands it ran. */
+  /** The app's next status as the device reports it (the last one stays). */
+  #nextAppStatus(app: { statuses: string[] }): string {
+    return app.statuses.length > 1 ? app.statuses.shift()! : app.statuses[0]!;
+  }
+
   async processCommands(answer: (cmd: MdmCommand) => CommandAnswer | Promise<CommandAnswer> = (cmd) => this.defaultAnswer(cmd)): Promise<MdmCommand[]> {
     const ran: MdmCommand[] = [];
     let next = await this.report({ Status: 'Idle' });
@@ -439,17 +444,26 @@ export class SimulatedDevice {
         return { Status: 'Acknowledged' };
       }
       case 'InstallApplication': {
+        // The result carries the install's State at once (the prompt, typically); the user's
+        // answer shows in later ManagedApplicationList results.
         const app = this.apps.get(Number(cmd.Command.iTunesStoreID));
-        if (app) app.requested = true;
-        return { Status: 'Acknowledged' };
+        if (!app) return { Status: 'Acknowledged' };
+        app.requested = true;
+        return { Status: 'Acknowledged', Identifier: app.bundleId, State: this.#nextAppStatus(app) };
       }
       case 'ManagedApplicationList': {
+        const only = Array.isArray(cmd.Command.Identifiers) ? (cmd.Command.Identifiers as string[]) : undefined;
         const list: Record<string, { Status: string }> = {};
         for (const app of this.apps.values()) {
-          if (!app.requested) continue;
-          list[app.bundleId] = { Status: app.statuses.length > 1 ? app.statuses.shift()! : app.statuses[0]! };
+          if (!app.requested || (only && !only.includes(app.bundleId))) continue;
+          list[app.bundleId] = { Status: this.#nextAppStatus(app) };
         }
         return { Status: 'Acknowledged', ManagedApplicationList: list };
+      }
+      case 'InstalledApplicationList': {
+        // User Enrollment lists the managed apps only: those installed.
+        const installed = [...this.apps.values()].filter((app) => app.requested && app.statuses.length === 1 && app.statuses[0] === 'Managed');
+        return { Status: 'Acknowledged', InstalledApplicationList: installed.map((app) => ({ Identifier: app.bundleId, Name: app.bundleId })) };
       }
       default:
         return { Status: 'Acknowledged' };

@@ -10,7 +10,9 @@ import type { SimulatedDevice } from '../../scripts/simulator/device.js';
 import { enrollSimulatedDevice } from '../support/enroll.js';
 import { AGENT_ADAM_ID, AGENT_BUNDLE_ID, eventually, startTestStack, type TestStack } from '../support/stack.js';
 import { keepHistory } from '../support/history-fixtures.js';
-import { appDeploymentWorkflowId } from '../../workflows/messages.js';
+import { recordAppEvent } from '../../db/outbox.js';
+import type { appDeploymentWorkflow } from '../../workflows/app-deployment.js';
+import { agentDefaults, appDeploymentWorkflowId, type AgentEvent } from '../../workflows/messages.js';
 
 let stack: TestStack;
 const json = async (res: Response): Promise<any> => res.json();
@@ -160,6 +162,105 @@ describe('any Apps and Books app', { timeout: 90_000 }, () => {
       },
       { timeoutMs: 30_000, intervalMs: 150 },
     );
+  });
+});
+
+describe('the device drives the deployment (appDeploymentWorkflow)', { timeout: 90_000 }, () => {
+  const NOTES_ADAM_ID = '555000111';
+  const NOTES_BUNDLE_ID = 'com.acme.notes';
+
+  /** Starts the deployment as the enrollment workflow does, with test-sized durations. */
+  async function deploy(enrollmentId: string) {
+    return stack.client.workflow.start<typeof appDeploymentWorkflow>('appDeploymentWorkflow', {
+      taskQueue: stack.env.TEMPORAL_TASK_QUEUE,
+      workflowId: appDeploymentWorkflowId(enrollmentId, NOTES_ADAM_ID),
+      args: [{ enrollmentId, adamId: NOTES_ADAM_ID, bundleId: NOTES_BUNDLE_ID, ...agentDefaults, recheckInitialMs: 300, recheckMaxMs: 1_000, reminderEveryMs: 60_000 }],
+    });
+  }
+  const notes = async (enrollmentId: string) =>
+    stack.database.db.selectFrom('app_deployments').selectAll().where('enrollment_id', '=', enrollmentId).where('adam_id', '=', NOTES_ADAM_ID).executeTakeFirst();
+  /** The device's answers as the workflow received them (its signals). */
+  async function deviceSignals(workflowId: string): Promise<AgentEvent[]> {
+    const history = await stack.client.workflow.getHandle(workflowId).fetchHistory();
+    return (history.events ?? [])
+      .filter((e) => e.workflowExecutionSignaledEventAttributes)
+      .map((e) => JSON.parse(Buffer.from(e.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!.data!).toString('utf8')) as AgentEvent);
+  }
+  /** The device answers whatever arrives (as pushes make it) until the app reaches `status`. */
+  const untilNotes = (e: { id: string; device: SimulatedDevice }, status: string) =>
+    eventually(
+      async () => {
+        await e.device.processCommands();
+        const row = await notes(e.id);
+        return row?.status === status ? row : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 150 },
+    );
+
+  it('learns the approval from the device: one signal per change, a repeated Prompting costs nothing', async () => {
+    stack.vpp.setLicenses(NOTES_ADAM_ID, 10);
+    const e = await enroll(['Managed']);
+    await untilAgent(e, 'installed');
+    e.device.apps.set(Number(NOTES_ADAM_ID), { bundleId: NOTES_BUNDLE_ID, statuses: ['Prompting', 'Prompting', 'Prompting', 'Managed'] });
+    const handle = await deploy(e.id);
+    await untilNotes(e, 'installed');
+    expect(await handle.result()).toEqual({ status: 'installed' });
+    const install = e.device.received.find((c) => c.Command.RequestType === 'InstallApplication' && c.Command.iTunesStoreID === Number(NOTES_ADAM_ID))!;
+    expect(install.Command).toMatchObject({ Options: { PurchaseMethod: 1 } });
+    // The InstallApplication result said Prompting; two re-checks said it again (no signal); the third said Managed.
+    const signals = await deviceSignals(handle.workflowId);
+    expect(signals).toEqual([
+      { type: 'device_status', status: 'Prompting', installCommandUuid: install.CommandUUID },
+      { type: 'device_status', status: 'Managed', installCommandUuid: install.CommandUUID },
+    ]);
+    const rechecks = e.device.received.filter((c) => c.Command.RequestType === 'ManagedApplicationList' && (c.Command.Identifiers as string[] | undefined)?.includes(NOTES_BUNDLE_ID));
+    expect(rechecks.length).toBeGreaterThanOrEqual(3);
+    const row = (await notes(e.id))!;
+    expect(row.history.map((h) => h.status)).toEqual(['licensing', 'installing', 'prompting', 'installed']);
+    expect(row.history.find((h) => h.status === 'prompting')!.detail).toBe('Prompting');
+    await keepHistory(stack.client, handle.workflowId, 'app-deployment-approved');
+  });
+
+  it('learns a decline from the device, waits without re-sending, and installs after a sync through the outbox', async () => {
+    const e = await enroll(['Managed']);
+    await untilAgent(e, 'installed');
+    e.device.apps.set(Number(NOTES_ADAM_ID), { bundleId: NOTES_BUNDLE_ID, statuses: ['Prompting', 'UserRejected'] });
+    const handle = await deploy(e.id);
+    await untilNotes(e, 'denied');
+    await eventually(async () => ((await deviceSignals(handle.workflowId)).some((s) => s.type === 'device_status' && s.status === 'UserRejected') ? true : undefined));
+    // Waiting for a person: no timer, no re-check, no new install while it waits.
+    const { pendingActivities } = await handle.describe().then((d) => d.raw);
+    expect(pendingActivities ?? []).toHaveLength(0);
+    const installs = () => e.device.received.filter((c) => c.Command.RequestType === 'InstallApplication' && c.Command.iTunesStoreID === Number(NOTES_ADAM_ID)).length;
+    expect(installs()).toBe(1);
+
+    e.device.apps.set(Number(NOTES_ADAM_ID), { bundleId: NOTES_BUNDLE_ID, statuses: ['Prompting', 'Managed'] });
+    await recordAppEvent(stack.database.db, e.id, NOTES_ADAM_ID, { type: 'sync' }, `test-sync:${e.id}`);
+    await untilNotes(e, 'installed');
+    expect(await handle.result()).toEqual({ status: 'installed' });
+    expect(installs()).toBe(2);
+    const row = (await notes(e.id))!;
+    expect(row.history.map((h) => h.status)).toEqual(['licensing', 'installing', 'prompting', 'denied', 'licensing', 'installing', 'prompting', 'installed']);
+    await keepHistory(stack.client, handle.workflowId, 'app-deployment-declined-then-synced');
+  });
+
+  it('stops without a token, tells the enrollment, and resumes by itself when a token is uploaded', async () => {
+    const e = await enroll(['Managed']);
+    await untilAgent(e, 'installed');
+    e.device.apps.set(Number(NOTES_ADAM_ID), { bundleId: NOTES_BUNDLE_ID, statuses: ['Managed'] });
+    await stack.database.db.deleteFrom('secrets').where('name', '=', 'vpp.token').execute(); // as before the first upload
+    const handle = await deploy(e.id);
+    await untilNotes(e, 'vpp_not_configured');
+    const attention = await stack.database.db.selectFrom('outbox').select('payload').where('workflow_id', '=', e.workflowId).where('dedupe_key', 'like', '%:app-attention:%').execute();
+    expect(attention.map((a) => a.payload.event)).toEqual([{ type: 'app_attention', adamId: NOTES_ADAM_ID, reason: 'vpp_not_configured' }]);
+
+    const res = await stack.admin('/api/v1/settings/vpp', { method: 'PUT', body: JSON.stringify({ sToken: stack.vpp.sToken }) });
+    expect(res.status, await res.clone().text()).toBe(200);
+    await untilNotes(e, 'installed');
+    expect(await handle.result()).toEqual({ status: 'installed' });
+    const cleared = await stack.database.db.selectFrom('outbox').select('payload').where('workflow_id', '=', e.workflowId).where('dedupe_key', 'like', '%:app-attention-cleared:%').execute();
+    expect(cleared.map((a) => a.payload.event)).toEqual([{ type: 'app_attention_cleared', adamId: NOTES_ADAM_ID }]);
+    await keepHistory(stack.client, handle.workflowId, 'app-deployment-token-missing-then-uploaded');
   });
 });
 

@@ -31,6 +31,9 @@ function flakyRecordingGateway(landed: Map<string, number[]>): WorkflowGateway {
       landed.set(workflowId, [...(landed.get(workflowId) ?? []), seq]);
       return 'delivered';
     },
+    async signalApp() {
+      return 'delivered';
+    },
     async adminAction() {
       return { accepted: true };
     },
@@ -75,6 +78,9 @@ describe('a slow Temporal', () => {
         await new Promise((r) => setTimeout(r, 700));
         deliveries.set(workflowId, (deliveries.get(workflowId) ?? 0) + 1);
         return 'delivered';
+      },
+      async signalApp() {
+        return 'delivered' as const;
       },
       async adminAction() {
         return { accepted: true };

@@ -18,7 +18,7 @@ import type { EnrollmentRun } from './run.js';
 import type { AppRef } from './state.js';
 
 /** The app deployment workflow type new deployments run (a child, abandoned on close so it outlives continue-as-new). */
-export const APP_DEPLOYMENT_WORKFLOW = 'agentDeploymentWorkflow';
+export const APP_DEPLOYMENT_WORKFLOW = 'appDeploymentWorkflow';
 
 const day = 86_400_000;
 
