@@ -7,8 +7,6 @@
  */
 import type { Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
-import { tsToMs } from '@temporalio/common/lib/time.js';
-import { eventually } from './stack.js';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -18,7 +16,9 @@ export interface SettledWorkflow {
   activitiesScheduled: (activityType: string) => number;
 }
 
-const num = (v: unknown) => Number(v ?? 0);
+const num = (v: unknown) => Number(v ?? 0); // proto int64 fields arrive as Long or number
+/** A protobuf Timestamp or Duration in milliseconds. */
+const ms = (t: { seconds?: unknown; nanos?: unknown } | null | undefined) => num(t?.seconds) * 1000 + Math.floor(num(t?.nanos) / 1e6);
 
 /** Why the history is not settled yet, or undefined when it is. */
 export function unsettledReason(events: HistoryEvent[], now: number, quietForMs: number): string | undefined {
@@ -41,7 +41,7 @@ export function unsettledReason(events: HistoryEvent[], now: number, quietForMs:
   for (const e of events) {
     const timer = e.timerStartedEventAttributes;
     if (!timer || closedTimers.has(timer.timerId!)) continue;
-    const firesAt = tsToMs(e.eventTime) + num(timer.startToFireTimeout?.seconds) * 1000 + Math.floor(num(timer.startToFireTimeout?.nanos) / 1e6);
+    const firesAt = ms(e.eventTime) + ms(timer.startToFireTimeout);
     if (firesAt - now < quietForMs) return `timer ${timer.timerId} fires in ${firesAt - now} ms`;
   }
   return undefined;
@@ -49,21 +49,17 @@ export function unsettledReason(events: HistoryEvent[], now: number, quietForMs:
 
 /** Waits until the workflow has settled (see the module comment) and returns its history. */
 export async function untilSettled(client: Client, workflowId: string, { quietForMs = 60_000, timeoutMs = 30_000 } = {}): Promise<SettledWorkflow> {
-  let reason = 'not checked yet';
-  try {
-    return await eventually(
-      async () => {
-        const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
-        reason = unsettledReason(events, Date.now(), quietForMs) ?? '';
-        if (reason) return undefined;
-        return {
-          events,
-          activitiesScheduled: (type: string) => events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type).length,
-        };
-      },
-      { timeoutMs, intervalMs: 150 },
-    );
-  } catch (err) {
-    throw new Error(`workflow ${workflowId} did not settle: ${reason}`, { cause: err });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+    const reason = unsettledReason(events, Date.now(), quietForMs);
+    if (!reason) {
+      return {
+        events,
+        activitiesScheduled: (type: string) => events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type).length,
+      };
+    }
+    if (Date.now() > deadline) throw new Error(`workflow ${workflowId} did not settle within ${timeoutMs} ms: ${reason}`);
+    await new Promise((r) => setTimeout(r, 150));
   }
 }
