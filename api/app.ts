@@ -1,6 +1,12 @@
 /**
- * The Hono application: admin JSON API under /api/v1, operations endpoints, and (from P2 on) the
- * device-facing routes. Built by a factory from its dependencies; `api/server.ts` serves it.
+ * The Hono application, built by a factory from its dependencies; `api/server.ts` serves it:
+ * - `/api/v1`: the admin JSON API (bearer token, rate-limited), its OpenAPI document and docs page;
+ * - `/healthz`, `/readyz`: operations;
+ * - `/enroll`: the enrollment portal (invite sign-in, profile download);
+ * - `/mdm`: device check-ins and command polls;
+ * - `/.well-known/com.apple.remotemanagement`, `/account-enrollment`: account-driven enrollment;
+ * - `/vpp/notifications`: Apple's Apps and Books notifications;
+ * - `/sandbox`: the local outbox, in sandbox mode only.
  */
 import { OpenAPIHono, type Hook } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';

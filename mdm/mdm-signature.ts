@@ -1,6 +1,7 @@
 /**
- * The `Mdm-Signature` header (apple-protocol.md §3.6): with `SignMessage` set, every device request
- * carries a base64 CMS SignedData over the raw HTTP body, detached, signed with the device identity.
+ * The `Mdm-Signature` header (Apple: "MDM" payload, `SignMessage`; docs/apple-protocol-notes.md §2):
+ * with `SignMessage` set, every device request carries a base64 CMS SignedData over the raw HTTP
+ * body, detached, signed with the device identity.
  * Verifying it proves the sender holds the identity key even when TLS ends at a proxy. Whether that
  * identity is the one bound to the enrollment, and was issued by Tandem's CA, is the caller's call.
  */

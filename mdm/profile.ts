@@ -1,5 +1,6 @@
 /**
- * The enrollment profile (`.mobileconfig`, apple-protocol.md §1.2–1.5): trust anchors, the device
+ * The enrollment profile (`.mobileconfig`; Apple: "TopLevel", "MDM" payload, "Deploying device
+ * management enrollment profiles"; docs/apple-protocol-notes.md §1): trust anchors, the device
  * identity as PKCS#12, and the `com.apple.mdm` payload, signed as CMS SignedData with the plist
  * attached.
  */

@@ -1,7 +1,9 @@
 /**
  * Apps and Books for Organizations API v2 ("VPP") client, spoken over plain fetch so the same code
  * reaches https://vpp.itunes.apple.com/mdm/v2 in production and the loopback fake
- * (scripts/sandbox/vpp-server.ts) in tests. apple-protocol.md §8 is the reference.
+ * (scripts/sandbox/vpp-server.ts) in tests. Reference: Apple's "Apps and Books for Organizations"
+ * (developer.apple.com/documentation/devicemanagement/apps-and-books-for-organizations), summarised
+ * in docs/apple-protocol-notes.md §7.
  *
  * - Every endpoint but `GET /service/config` sends `Authorization: Bearer <sToken>`.
  * - Mutations (users/create, assets/associate, assets/disassociate) only return an `eventId`; the

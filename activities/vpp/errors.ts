@@ -9,16 +9,17 @@
  * - `rejected`      Apple refused the request as such (bad argument, unknown user or event, limits):
  *                   the same request will fail again
  *
- * Mapping (apple-protocol.md §8.4; the numbers marked * are in Apple's "Interpreting error codes"
- * list but not in the brief). The errorNumber decides first; the HTTP status only when the number is
- * absent or not listed here:
+ * Mapping, from Apple's Apps and Books "Interpreting error codes" list and `VppErrorCode`
+ * (developer.apple.com/documentation/devicemanagement/vpperrorcode); docs/apple-protocol-notes.md §7
+ * summarises it. The errorNumber decides first; the HTTP status only when the number is absent or
+ * not listed here:
  *
  * | errorNumber                         | HTTP      | meaning                                        | kind          |
  * |-------------------------------------|-----------|------------------------------------------------|---------------|
  * | 9709                                | async     | not enough licences                            | no_licenses   |
  * | 9621                                | 401       | sToken expired                                 | token_invalid |
  * | 9625                                | 401       | sToken revoked                                 | token_invalid |
- * | 9622*                               | 401       | invalid authentication token                   | token_invalid |
+ * | 9622                                | 401       | invalid authentication token                   | token_invalid |
  * | 9601                                | 401       | login required                                 | token_invalid |
  * | 9722                                | 401       | malformed Authorization header                 | token_invalid |
  * | 9646                                | 429       | too many requests for this organisation        | rate_limited  |
@@ -27,7 +28,7 @@
  * | 9729                                | 503       | temporarily unavailable                        | retryable     |
  * | 9634                                | 410       | service no longer available                    | rejected      |
  * | 9602, 9609, 9700–9708, 9710–9720,   | 400       | invalid argument, user not found, limits,      | rejected      |
- * |   9723–9728, 9635, 9641, 9716, 9610*|  / async  |   duplicates, config, Apple Account conflicts  |               |
+ * |   9723–9728, 9635, 9641, 9716, 9610 |  / async  |   duplicates, config, Apple Account conflicts  |               |
  * | (none)                              | 429       |                                                | rate_limited  |
  * | (none)                              | 401       |                                                | token_invalid |
  * | (none)                              | 408, 5xx  |                                                | retryable     |
@@ -55,7 +56,7 @@ export interface VppFailure {
   errorInfo?: VppErrorInfo;
 }
 
-/** The error numbers Tandem acts on (apple-protocol.md §8.4). */
+/** The error numbers Tandem acts on (Apple's "Interpreting error codes"; see the table above). */
 export const VppErrorNumber = {
   LOGIN_REQUIRED: 9601,
   INVALID_ARGUMENT: 9602,

@@ -1,7 +1,8 @@
 /**
  * The Apps and Books content token ("sToken"), as a content manager downloads it from Apple Business
  * (or School) Manager for one location: base64 of JSON `{"token": "…", "expDate": "<ISO-8601>",
- * "orgName": "…"}` (apple-protocol.md §8.1). The whole base64 string is what goes into
+ * "orgName": "…"}` (Apple: "Getting started with the management API"; docs/apple-protocol-notes.md
+ * §7). The whole base64 string is what goes into
  * `Authorization: Bearer <sToken>`; decoding it only tells us the expiry and the organisation, so an
  * admin can see both when uploading it and Tandem can warn before it expires.
  *

@@ -224,12 +224,18 @@ const revokeRouteDef = createRoute({
   },
 });
 
+const DisenrollRequest = z
+  .object({
+    reason: z.string().optional().openapi({ description: 'Why, for the timeline and the audit record (the first 500 characters are kept)', example: 'left the company' }),
+  })
+  .openapi('DisenrollRequest');
+
 const disenrollRouteDef = createRoute({
   method: 'post',
   path: '/enrollments/{id}/disenroll',
   summary: 'Remove the device from management (RemoveProfile; disenrolled once it confirms, or after the removal window)',
   security,
-  request: { params: idParams },
+  request: { params: idParams, body: { required: false, content: { 'application/json': { schema: DisenrollRequest } } } },
   responses: {
     202: { description: 'Disenrolling', content: { 'application/json': { schema: Accepted } } },
     404: jsonError('No such enrollment'),
@@ -321,10 +327,19 @@ export function enrollmentRoutes(deps: AppDeps) {
     return c.json({ id, status, message: 'The invite no longer works; the enrollment is being cancelled.' }, 202);
   });
 
+  // The body is optional: an empty one sent with a JSON content type counts as none.
+  app.use('/enrollments/:id/disenroll', async (c, next) => {
+    if (c.req.header('content-length') === '0' && c.req.header('content-type')) {
+      const headers = new Headers(c.req.raw.headers);
+      headers.delete('content-type');
+      c.req.raw = new Request(c.req.raw, { headers });
+    }
+    await next();
+  });
   app.openapi(disenrollRouteDef, async (c) => {
     const id = c.req.valid('param').id;
-    const given = (await c.req.json().catch(() => ({}))) as { reason?: unknown };
-    const note = typeof given.reason === 'string' && given.reason.trim() ? `: ${given.reason.trim().slice(0, 500)}` : '';
+    const given = c.req.valid('json').reason?.trim();
+    const note = given ? `: ${given.slice(0, 500)}` : '';
     const reason = `disenrolled by ${c.get('actor').name}${note}`;
     const status = await deps.db.transaction().execute(async (trx) => {
       const e = await trx.selectFrom('enrollments').select('status').where('id', '=', id).forUpdate().executeTakeFirst();

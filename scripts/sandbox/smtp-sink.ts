@@ -18,12 +18,16 @@ export interface ReceivedMail {
   /** as in the header, with angle brackets */
   messageId: string;
   receivedAt: Date;
+  /** the SMTP session (one TCP connection) it arrived over */
+  sessionId: string;
 }
 
 export interface SmtpSink {
   /** smtp://127.0.0.1:<port> */
   url: string;
   messages: ReceivedMail[];
+  /** how many SMTP connections clients have opened so far */
+  readonly connectionsOpened: number;
   waitFor(pred: (m: ReceivedMail) => boolean, timeoutMs?: number): Promise<ReceivedMail>;
   /** answer the next message's DATA with this reply instead of accepting it (queued, FIFO) */
   failNext(code: number, message: string): void;
@@ -35,6 +39,7 @@ const MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
 export async function startSmtpSink(opts: { port?: number } = {}): Promise<SmtpSink> {
   const recorder = createRecorder<ReceivedMail>('mail');
   const scriptedFailures: { code: number; message: string }[] = [];
+  let connectionsOpened = 0;
 
   const server = new SMTPServer({
     authOptional: true,
@@ -46,6 +51,10 @@ export async function startSmtpSink(opts: { port?: number } = {}): Promise<SmtpS
     closeTimeout: 500,
     logger: false,
     banner: 'Tandem SMTP sink',
+    onConnect(_session, callback) {
+      connectionsOpened += 1;
+      callback();
+    },
     onData(stream, session, callback) {
       simpleParser(stream)
         .then((parsed) => {
@@ -61,6 +70,7 @@ export async function startSmtpSink(opts: { port?: number } = {}): Promise<SmtpS
             html: typeof parsed.html === 'string' ? parsed.html : '',
             messageId: parsed.messageId ?? '',
             receivedAt: new Date(),
+            sessionId: session.id,
           });
           callback();
         })
@@ -83,6 +93,9 @@ export async function startSmtpSink(opts: { port?: number } = {}): Promise<SmtpS
   return {
     url: `smtp://127.0.0.1:${port}`,
     messages: recorder.items,
+    get connectionsOpened() {
+      return connectionsOpened;
+    },
     waitFor: recorder.waitFor,
     failNext(code, message) {
       scriptedFailures.push({ code, message });

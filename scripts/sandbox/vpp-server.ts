@@ -1,6 +1,7 @@
 /**
  * A loopback HTTP server that speaks the subset of Apple's Apps and Books for Organizations API v2
- * (https://vpp.itunes.apple.com/mdm/v2, apple-protocol.md §8) Tandem uses, closely enough to test a
+ * (https://vpp.itunes.apple.com/mdm/v2; Apple: "Apps and Books for Organizations", and
+ * docs/apple-protocol-notes.md §7) Tandem uses, closely enough to test a
  * real client over HTTP:
  *
  *   GET  /mdm/v2/service/config      (no sToken)     GET  /mdm/v2/assets

@@ -61,7 +61,8 @@ describe('schema', () => {
   });
 
   it('keeps one live invite per enrollment', async () => {
-    const device = await t.db.selectFrom('devices').select('enrollment_id').executeTakeFirstOrThrow();
+    const deviceId = await seedEnrollment('user');
+    const device = await t.db.selectFrom('devices').select('enrollment_id').where('id', '=', deviceId).executeTakeFirstOrThrow();
     const invite = (key: string) => ({ enrollment_id: device.enrollment_id, otp_hash: 'h', otp_sealed: Buffer.from('s'), expires_at: new Date(), idempotency_key: key });
     await t.db.insertInto('invites').values(invite('a')).execute();
     await expect(t.db.insertInto('invites').values(invite('b')).execute()).rejects.toThrow(/invites_live_key/);

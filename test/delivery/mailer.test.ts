@@ -55,8 +55,21 @@ describe('SMTP mailer', () => {
   });
 
   it('reuses pooled connections for several messages', async () => {
-    await Promise.all(['p1', 'p2', 'p3'].map((k) => mailer.send(invite(k))));
-    for (const k of ['p1', 'p2', 'p3']) await sink.waitFor((m) => m.messageId === `<invite-${k}@tandem>`);
+    const pooled = createSmtpMailer({ smtpUrl: sink.url, from: 'it@acme.example' });
+    const opened = sink.connectionsOpened;
+    try {
+      // One after another: every message goes over the one connection the first opened.
+      for (const k of ['s1', 's2', 's3', 's4', 's5']) await pooled.send(invite(k));
+      expect(sink.connectionsOpened - opened).toBe(1);
+      // At once: at most the pool's three connections, for the eight messages in all.
+      await Promise.all(['c1', 'c2', 'c3'].map((k) => pooled.send(invite(k))));
+      expect(sink.connectionsOpened - opened).toBeLessThanOrEqual(3);
+    } finally {
+      pooled.close();
+    }
+    const keys = ['s1', 's2', 's3', 's4', 's5', 'c1', 'c2', 'c3'];
+    const received = await Promise.all(keys.map((k) => sink.waitFor((m) => m.messageId === `<invite-${k}@tandem>`)));
+    expect(new Set(received.map((m) => m.sessionId)).size).toBeLessThanOrEqual(3);
   });
 
   it('turns a 550 rejection into a permanent DeliveryError', async () => {

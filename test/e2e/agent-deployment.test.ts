@@ -13,6 +13,7 @@ import { keepHistory } from '../support/history-fixtures.js';
 import { recordAppEvent } from '../../db/outbox.js';
 import type { appDeploymentWorkflow } from '../../workflows/app-deployment.js';
 import { agentDefaults, appDeploymentWorkflowId, type AgentEvent } from '../../workflows/messages.js';
+import { untilSettled } from '../support/workflow-settled.js';
 
 let stack: TestStack;
 const json = async (res: Response): Promise<any> => res.json();
@@ -67,7 +68,8 @@ describe('agent app deployment', { timeout: 90_000 }, () => {
     const e = await enroll(['Prompting', 'UserRejected']);
     await untilAgent(e, 'denied');
     const installsBefore = e.device.received.filter((c) => c.Command.RequestType === 'InstallApplication').length;
-    await new Promise((r) => setTimeout(r, 1500));
+    // The deployment has nothing scheduled (no activity, no timer soon): only a signal moves it now.
+    await untilSettled(stack.client, appDeploymentWorkflowId(e.id, AGENT_ADAM_ID));
     await e.device.processCommands();
     expect(e.device.received.filter((c) => c.Command.RequestType === 'InstallApplication').length).toBe(installsBefore);
     expect((await json(await stack.admin(`/api/v1/enrollments/${e.id}`))).agent.status).toBe('denied');

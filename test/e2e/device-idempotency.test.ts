@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrollmentWorkflowId } from '../../workflows/messages.js';
 import { enrollSimulatedDevice, type EnrolledDevice } from '../support/enroll.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
+import { untilSettled } from '../support/workflow-settled.js';
 
 let stack: TestStack;
 let enrolled: EnrolledDevice;
@@ -83,7 +84,9 @@ describe('repeated messages have one effect', () => {
     const ids = new Set(await Promise.all(responses.map(async (r) => (await json(r)).id as string)));
     expect(ids.size).toBe(1);
     await stack.smtp.waitFor((m) => m.to.includes(email), 15_000);
-    await new Promise((r) => setTimeout(r, 1_500)); // room for a second invite, if one were coming
+    // The enrollment workflow has delivered and waits for nothing soon: a second invite would be here.
+    const settled = await untilSettled(stack.client, enrollmentWorkflowId([...ids][0]!));
+    expect(settled.activitiesScheduled('deliverInvite')).toBe(1);
     expect(stack.smtp.messages.filter((m) => m.to.includes(email))).toHaveLength(1);
     await eventually(async () => ((await stack.database.db.selectFrom('outbox').select('id').where('workflow_id', '=', enrollmentWorkflowId([...ids][0]!)).execute()).length === 1 ? true : undefined));
   });

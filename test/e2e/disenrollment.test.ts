@@ -50,6 +50,23 @@ async function expectNothingLingers(e: { id: string; workflowId: string; device:
 }
 
 describe('disenrollment', () => {
+  it('takes an optional text reason, documented in the OpenAPI document', async () => {
+    const spec = await json(await fetch(`${stack.baseUrl}/api/v1/openapi.json`));
+    const body = spec.paths['/enrollments/{id}/disenroll'].post.requestBody;
+    expect(body.required).toBe(false);
+    expect(body.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/DisenrollRequest' });
+    expect(spec.components.schemas.DisenrollRequest.properties.reason.type).toBe('string');
+
+    const e = await enroll();
+    const refused = await stack.admin(`/api/v1/enrollments/${e.id}/disenroll`, { method: 'POST', body: JSON.stringify({ reason: 42 }) });
+    expect(refused.status).toBe(400);
+    expect((await json(refused)).error).toMatchObject({ code: 'validation_failed', details: { issues: [expect.objectContaining({ path: 'reason' })] } });
+    expect((await detailOf(e.id)).status).toBe('enrolled'); // refused before anything was recorded
+    // No body at all, even with a JSON content type, is no reason.
+    const unknown = await stack.admin(`/api/v1/enrollments/${crypto.randomUUID()}/disenroll`, { method: 'POST' });
+    expect(unknown.status).toBe(404);
+  });
+
   it('by the admin: RemoveProfile, confirmed by the device', async () => {
     const e = await enroll();
     await e.device.processCommands();

@@ -36,6 +36,16 @@ async function sealedValues(): Promise<Map<string, Buffer>> {
   return values;
 }
 
+/** Every sealed value opened with `box` in its own context, by column and row; throws if one does not open. */
+async function openedValues(box: SecretBox): Promise<Map<string, Buffer>> {
+  const values = new Map<string, Buffer>();
+  for (const col of sealedColumns) {
+    const { rows } = await sql<Record<string, string> & { sealed: Buffer | null }>`select *, ${sql.ref(col.column)} as sealed from ${sql.table(col.table)}`.execute(stack.database.db);
+    for (const row of rows) if (row.sealed) values.set(`${col.table}.${col.column}:${row[col.key]}`, box.open(row.sealed, col.context(row)));
+  }
+  return values;
+}
+
 describe('master key rotation', () => {
   it('knows every sealed column in the schema', async () => {
     const { rows } = await sql<{ table_name: string; column_name: string }>`
@@ -60,6 +70,8 @@ describe('master key rotation', () => {
     await stack.stopApi();
     await stack.stopWorker();
     const before = await sealedValues();
+    const plaintextBefore = await openedValues(new SecretBox(oldKey));
+    expect(plaintextBefore.size).toBe(before.size);
     const counts = await rekeyAll(stack.database.db, new SecretBox(oldKey), new SecretBox(newKey));
     expect(counts['secrets.sealed']).toBeGreaterThanOrEqual(1); // the APNs certificate's key
     expect(counts['devices.push_token_sealed']).toBe(1);
@@ -67,19 +79,13 @@ describe('master key rotation', () => {
     expect(counts['policies.spec_sealed']).toBe(1);
     expect(counts['invites.otp_sealed']).toBeGreaterThanOrEqual(1);
 
-    // Every value changed, opens with the new key in its own context, and no longer with the old.
+    // Every value changed, opens with the new key in its own context to what it was before, and
+    // no longer opens with the old key.
     const after = await sealedValues();
     expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
-    const oldBox = new SecretBox(oldKey);
-    const newBox = new SecretBox(newKey);
-    for (const col of sealedColumns) {
-      const { rows } = await sql<Record<string, string> & { sealed: Buffer | null }>`select *, ${sql.ref(col.column)} as sealed from ${sql.table(col.table)}`.execute(stack.database.db);
-      for (const row of rows) {
-        if (!row.sealed) continue;
-        expect(newBox.open(row.sealed, col.context(row)).length).toBeGreaterThanOrEqual(0);
-        expect(() => oldBox.open(row.sealed!, col.context(row))).toThrow();
-      }
-    }
+    for (const [where, sealed] of after) expect(sealed.equals(before.get(where)!), where).toBe(false);
+    expect(await openedValues(new SecretBox(newKey))).toEqual(plaintextBefore);
+    await expect(openedValues(new SecretBox(oldKey))).rejects.toThrow();
 
     stack.useMasterKey(newKey);
     await stack.startWorker();

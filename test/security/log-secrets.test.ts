@@ -29,6 +29,7 @@ import { toPkcs12 } from '../../mdm/certificates.js';
 import { AccountEnrollmentError, parseInvite, PortalError, SimulatedDevice } from '../../scripts/simulator/device.js';
 import { generateApiToken } from '../../security/api-tokens.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
+import { untilSettled } from '../support/workflow-settled.js';
 
 // ---------------------------------------------------------------------------------------------
 // Capturing everything the process logs
@@ -276,10 +277,19 @@ describe('an end-to-end run with LOG_LEVEL=trace', () => {
     expect((await device.processCommands()).length).toBe(2);
   });
 
-  it('stops (graceful shutdown logs included)', async () => {
-    // Let the relay and the worker finish what the last requests set off, then stop everything.
-    await new Promise((r) => setTimeout(r, 1_000));
+  it('stops, and its graceful shutdown is logged and captured', async () => {
+    // What the last requests set off is finished first: every outbox event handed to its workflow,
+    // and every enrollment workflow settled.
+    const db = stack.database.db;
+    await eventually(async () => ((await db.selectFrom('outbox').select('id').where('delivered_at', 'is', null).execute()).length === 0 ? true : undefined));
+    for (const { workflow_id } of await db.selectFrom('enrollments').select('workflow_id').execute()) await untilSettled(stack.client, workflow_id);
+
+    const from = captured.length;
     await stack.stop();
+    expect(stack.worker.worker.getState()).toBe('STOPPED');
+    await expect(fetch(`${stack.baseUrl}/healthz`)).rejects.toThrow();
+    const shutdown = joined(captured.slice(from));
+    expect(shutdown).toMatch(/Worker state changed.*STOPPED/);
   });
 });
 
