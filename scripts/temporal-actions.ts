@@ -214,26 +214,19 @@ export interface LifecycleCount extends ActionCount {
 }
 
 /**
- * A workflow's whole lifecycle: every run of its id and, recursively, of every child it started
- * (in any run), summed. `window` keeps only the events of a time window (Actions are counted at
- * the event that incurs them).
+ * Every run of a workflow's whole lifecycle: each run of its id and, recursively, each run of
+ * every child it started (in any run).
  */
-export async function countLifecycle(fetch: FetchHistory, rootWorkflowId: string, window: TimeWindow = {}): Promise<LifecycleCount> {
+export async function fetchLifecycle(fetch: FetchHistory, rootWorkflowId: string): Promise<RunHistory[]> {
   const seen = new Set<string>();
-  const workflows = new Set<string>();
-  const counts: ActionCount[] = [];
-  let maxEventsPerRun = 0;
-  let runs = 0;
+  const runs: RunHistory[] = [];
   const queue: { workflowId: string; runId?: string }[] = [{ workflowId: rootWorkflowId }];
   while (queue.length) {
     const { workflowId, runId } = queue.shift()!;
-    workflows.add(workflowId);
     for (const run of await fetchRuns(fetch, workflowId, runId)) {
       if (seen.has(`${workflowId}/${run.runId}`)) continue;
       seen.add(`${workflowId}/${run.runId}`);
-      runs += 1;
-      maxEventsPerRun = Math.max(maxEventsPerRun, run.history.events?.length ?? 0);
-      counts.push(countActions(run.history, window));
+      runs.push(run);
       // Children that started (a failed start has no history of its own); an id reused by a later
       // child is a chain of its own, so children are followed by run id.
       for (const e of run.history.events ?? []) {
@@ -242,5 +235,54 @@ export async function countLifecycle(fetch: FetchHistory, rootWorkflowId: string
       }
     }
   }
-  return { ...sumActions(counts), workflows: [...workflows], runs, maxEventsPerRun };
+  return runs;
+}
+
+/** Sums runs (`window` keeps only the events of a time window: an Action counts at the event that incurs it). */
+export function countRuns(runs: RunHistory[], window: TimeWindow = {}): LifecycleCount {
+  return {
+    ...sumActions(runs.map((r) => countActions(r.history, window))),
+    workflows: [...new Set(runs.map((r) => r.workflowId))],
+    runs: runs.length,
+    maxEventsPerRun: Math.max(0, ...runs.map((r) => r.history.events?.length ?? 0)),
+  };
+}
+
+/** A workflow's whole lifecycle (every run, every child), counted. */
+export async function countLifecycle(fetch: FetchHistory, rootWorkflowId: string, window: TimeWindow = {}): Promise<LifecycleCount> {
+  return countRuns(await fetchLifecycle(fetch, rootWorkflowId), window);
+}
+
+/**
+ * How much of a time window the workflows spent working (a workflow task or an activity between
+ * scheduled and closed) rather than waiting. On a clock scaled down for a test this is what
+ * production would not see: near 0 means the scaled run waited like production does.
+ */
+export function busyFraction(runs: RunHistory[], { from, to }: Required<TimeWindow>): number {
+  const intervals: [number, number][] = [];
+  for (const { history } of runs) {
+    const open = new Map<number, number>();
+    for (const e of history.events ?? []) {
+      const name = eventTypeName(e);
+      const t = eventTimeMs(e);
+      if (name === 'WorkflowTaskScheduled' || name === 'ActivityTaskScheduled') open.set(num(e.eventId), t);
+      const closes =
+        e.workflowTaskCompletedEventAttributes ?? e.workflowTaskFailedEventAttributes ?? e.workflowTaskTimedOutEventAttributes ??
+        e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes ?? e.activityTaskCanceledEventAttributes;
+      const scheduledId = num((closes as { scheduledEventId?: unknown } | undefined)?.scheduledEventId);
+      if (closes && open.has(scheduledId)) {
+        intervals.push([open.get(scheduledId)!, t]);
+        open.delete(scheduledId);
+      }
+    }
+  }
+  const clipped = intervals.map(([a, b]) => [Math.max(a, from), Math.min(b, to)] as [number, number]).filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0]);
+  let busy = 0;
+  let end = -Infinity;
+  for (const [a, b] of clipped) {
+    if (b <= end) continue;
+    busy += b - Math.max(a, end);
+    end = b;
+  }
+  return to > from ? busy / (to - from) : 0;
 }
