@@ -59,5 +59,5 @@ export async function assertNoFailedWorkflows(client: Client, options: NoFailedW
   const bad = await workflowsEndedBadly(client, options);
   if (bad.length === 0) return;
   const lines = bad.map((w) => `  ${w.workflowId} (${w.type}, run ${w.runId}): ${w.status}: ${w.message}`);
-  throw new Error(`${bad.length} workflow(s)${options.taskQueue ? ` on task queue ${options.taskQueue}` : ''} ended ${[...new Set(bad.map((w) => w.status))].join('/')}:\n${lines.join('\n')}`);
+  throw new Error(`${bad.length} workflow(s)${options.taskQueue ? ` on task queue ${options.taskQueue}` : ''} ended ${[...new Set(bad.map((w) => w.status))].sort().join('/')}:\n${lines.join('\n')}`);
 }
