@@ -253,19 +253,45 @@ export async function countLifecycle(fetch: FetchHistory, rootWorkflowId: string
   return countRuns(await fetchLifecycle(fetch, rootWorkflowId), window);
 }
 
-/**
- * How much of a time window the workflows spent working (a workflow task or an activity between
- * scheduled and closed) rather than waiting. On a clock scaled down for a test this is what
- * production would not see: near 0 means the scaled run waited like production does.
- */
-export function busyFraction(runs: RunHistory[], { from, to }: Required<TimeWindow>): number {
+/** Protobuf durations ({ seconds, nanos }), JSON ("1.5s") or plain numbers of seconds, in ms. */
+function durationMs(d: unknown): number {
+  if (d == null) return 0;
+  if (typeof d === 'string') return Number.parseFloat(d) * 1000;
+  if (typeof d === 'number') return d * 1000;
+  const { seconds, nanos } = d as { seconds?: unknown; nanos?: number | null };
+  return num(seconds) * 1000 + (nanos ?? 0) / 1e6;
+}
+
+export interface ClockFidelity {
+  /**
+   * Share of the window in which the workflows were working (a workflow task or an activity between
+   * scheduled and closed) or a timer was late (between when it was due and when it fired): time
+   * that production, whose waits are minutes to days, barely has. Near 0: the run waited like
+   * production; high: a scaled clock ran too fast for the work and fewer waits fitted.
+   */
+  overheadFraction: number;
+  /** Σ requested durations of the timers started in the window, over the window */
+  timerCoverage: number;
+}
+
+/** How faithfully a run on a scaled clock waited, from its histories (see ClockFidelity). */
+export function clockFidelity(runs: RunHistory[], { from, to }: Required<TimeWindow>): ClockFidelity {
   const intervals: [number, number][] = [];
+  let requestedTimerMs = 0;
   for (const { history } of runs) {
     const open = new Map<number, number>();
+    const timers = new Map<number, number>();
     for (const e of history.events ?? []) {
       const name = eventTypeName(e);
       const t = eventTimeMs(e);
       if (name === 'WorkflowTaskScheduled' || name === 'ActivityTaskScheduled') open.set(num(e.eventId), t);
+      if (e.timerStartedEventAttributes) {
+        const requested = durationMs(e.timerStartedEventAttributes.startToFireTimeout);
+        timers.set(num(e.eventId), t + requested);
+        if (t >= from && t < to) requestedTimerMs += requested;
+      }
+      const fired = e.timerFiredEventAttributes;
+      if (fired && timers.has(num(fired.startedEventId))) intervals.push([timers.get(num(fired.startedEventId))!, t]);
       const closes =
         e.workflowTaskCompletedEventAttributes ?? e.workflowTaskFailedEventAttributes ?? e.workflowTaskTimedOutEventAttributes ??
         e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes ?? e.activityTaskCanceledEventAttributes;
@@ -277,12 +303,13 @@ export function busyFraction(runs: RunHistory[], { from, to }: Required<TimeWind
     }
   }
   const clipped = intervals.map(([a, b]) => [Math.max(a, from), Math.min(b, to)] as [number, number]).filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0]);
-  let busy = 0;
+  let covered = 0;
   let end = -Infinity;
   for (const [a, b] of clipped) {
     if (b <= end) continue;
-    busy += b - Math.max(a, end);
+    covered += b - Math.max(a, end);
     end = b;
   }
-  return to > from ? busy / (to - from) : 0;
+  const length = to - from;
+  return { overheadFraction: length > 0 ? covered / length : 0, timerCoverage: length > 0 ? requestedTimerMs / length : 0 };
 }

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import type proto from '@temporalio/proto';
 import { describe, expect, it } from 'vitest';
-import { countActions, countLifecycle, eventTypeName, fetchRuns, type ActionKind, type FetchHistory } from '../../scripts/temporal-actions.js';
+import { clockFidelity, countActions, countLifecycle, eventTypeName, fetchRuns, type ActionKind, type FetchHistory } from '../../scripts/temporal-actions.js';
 
 type IHistory = proto.temporal.api.history.v1.IHistory;
 const json = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/histories/${name}.json`, import.meta.url), 'utf8'));
@@ -151,5 +151,30 @@ describe('a lifecycle: every run and every child', () => {
     expect(lifecycle.maxEventsPerRun).toBe(108);
     expect(lifecycle.byKind.workflowStarted).toBe(3);
     expect(lifecycle.actions).toBe(19 + 26 + 8);
+  });
+});
+
+describe('how faithfully a scaled clock waited', () => {
+  const at = (ms: number) => ({ seconds: Math.floor(ms / 1000) as never, nanos: (ms % 1000) * 1e6 });
+  const event = (eventId: number, ms: number, type: string, attributes: Record<string, unknown> = {}) => ({ eventId: eventId as never, eventTime: at(ms), eventType: `EVENT_TYPE_${type}` as never, ...attributes });
+  // A workflow task (0–100 ms), a 1 s timer that fires 400 ms late (100 → 1500), an activity (1500–1600).
+  const history: IHistory = {
+    events: [
+      event(1, 0, 'WORKFLOW_TASK_SCHEDULED'),
+      event(2, 100, 'WORKFLOW_TASK_COMPLETED', { workflowTaskCompletedEventAttributes: { scheduledEventId: 1 } }),
+      event(3, 100, 'TIMER_STARTED', { timerStartedEventAttributes: { timerId: '1', startToFireTimeout: { seconds: 1, nanos: 0 } } }),
+      event(4, 1500, 'TIMER_FIRED', { timerFiredEventAttributes: { timerId: '1', startedEventId: 3 } }),
+      event(5, 1500, 'ACTIVITY_TASK_SCHEDULED'),
+      event(6, 1600, 'ACTIVITY_TASK_COMPLETED', { activityTaskCompletedEventAttributes: { scheduledEventId: 5 } }),
+    ],
+  };
+  const runs = [{ workflowId: 'w', runId: 'r', history }];
+
+  it('counts work and late timers as overhead, and the requested timer time as coverage', () => {
+    expect(clockFidelity(runs, { from: 0, to: 2000 })).toEqual({ overheadFraction: (100 + 400 + 100) / 2000, timerCoverage: 1000 / 2000 });
+  });
+
+  it('counts only what falls inside the window', () => {
+    expect(clockFidelity(runs, { from: 1000, to: 2000 })).toEqual({ overheadFraction: (400 + 100) / 1000, timerCoverage: 0 });
   });
 });
