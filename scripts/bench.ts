@@ -326,7 +326,7 @@ const result = {
     maxEventsPerRun: life.count.maxEventsPerRun,
   },
   unansweredWeek: {
-    how: `One simulated iPhone that answers every push but never the install prompt (ManagedApplicationList says Prompting). Every business duration the API puts in the workflow input (TANDEM_*, AGENT_*) is scaled by ${week.factor.toExponential(3)} so 7 days last ${weekSeconds} s; Actions are those of the events, in every run and child of the enrollment, timed within [the device shows the prompt, + 7 scaled days). overheadFraction is the share of that window the workflows spent working (workflow tasks, activities) or waiting for a timer that was already due (the dev server fires timers up to about a second late): production's is near 0 because its waits are minutes to days. Above 0.05 (faithful: false) the scaled clock was too fast for the work, fewer waits fitted in the week than in production, and actions is a lower bound. timerCoverage is the requested timer time started in the window over the window; for a workflow that waits on timers all week (polling), actions / timerCoverage estimates production's figure (estimateIfTimerDriven).`,
+    how: `One simulated iPhone that answers every push but never the install prompt (ManagedApplicationList says Prompting). Every business duration the API puts in the workflow input (TANDEM_*, AGENT_*) is scaled by ${week.factor.toExponential(3)} so 7 days last ${weekSeconds} s; Actions are those of the events, in every run and child of the enrollment, timed within [the device shows the prompt, + 7 scaled days). overheadFraction is the share of that window the workflows spent working (workflow tasks, activities) or waiting for a timer that was already due (meanTimerLatenessMs: how late they fired): production's is near 0 because its waits are minutes to days. Above 0.05 (faithful: false) the scaled clock was too fast for the work, fewer waits fitted in the week than in production, and actions is a lower bound. timerCoverage is the requested timer time started in the window over the window; for a workflow that waits on timers all week (polling), actions / timerCoverage estimates production's figure (estimateIfTimerDriven).`,
     weekSeconds,
     clockFactor: week.factor,
     scaledDurationsMs: week.scaledDurationsMs,
@@ -335,6 +335,7 @@ const result = {
     actionsByKind: week.count.byKind,
     overheadFraction: Number(week.fidelity.overheadFraction.toFixed(3)),
     timerCoverage: Number(week.fidelity.timerCoverage.toFixed(3)),
+    meanTimerLatenessMs: Math.round(week.fidelity.meanTimerLatenessMs),
     faithful: week.fidelity.overheadFraction <= 0.05,
     ...(week.fidelity.overheadFraction > 0.05 && week.fidelity.timerCoverage > 0
       ? { estimateIfTimerDriven: Math.round(week.count.actions / Math.min(1, week.fidelity.timerCoverage)) }

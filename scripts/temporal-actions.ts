@@ -272,12 +272,15 @@ export interface ClockFidelity {
   overheadFraction: number;
   /** Σ requested durations of the timers started in the window, over the window */
   timerCoverage: number;
+  /** how late, on average, the timers that fired in the window fired (ms) */
+  meanTimerLatenessMs: number;
 }
 
 /** How faithfully a run on a scaled clock waited, from its histories (see ClockFidelity). */
 export function clockFidelity(runs: RunHistory[], { from, to }: Required<TimeWindow>): ClockFidelity {
   const intervals: [number, number][] = [];
   let requestedTimerMs = 0;
+  const lateness: number[] = [];
   for (const { history } of runs) {
     const open = new Map<number, number>();
     const timers = new Map<number, number>();
@@ -291,7 +294,11 @@ export function clockFidelity(runs: RunHistory[], { from, to }: Required<TimeWin
         if (t >= from && t < to) requestedTimerMs += requested;
       }
       const fired = e.timerFiredEventAttributes;
-      if (fired && timers.has(num(fired.startedEventId))) intervals.push([timers.get(num(fired.startedEventId))!, t]);
+      if (fired && timers.has(num(fired.startedEventId))) {
+        const due = timers.get(num(fired.startedEventId))!;
+        intervals.push([due, t]);
+        if (t >= from && t < to) lateness.push(Math.max(0, t - due));
+      }
       const closes =
         e.workflowTaskCompletedEventAttributes ?? e.workflowTaskFailedEventAttributes ?? e.workflowTaskTimedOutEventAttributes ??
         e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes ?? e.activityTaskCanceledEventAttributes;
@@ -311,5 +318,9 @@ export function clockFidelity(runs: RunHistory[], { from, to }: Required<TimeWin
     end = b;
   }
   const length = to - from;
-  return { overheadFraction: length > 0 ? covered / length : 0, timerCoverage: length > 0 ? requestedTimerMs / length : 0 };
+  return {
+    overheadFraction: length > 0 ? covered / length : 0,
+    timerCoverage: length > 0 ? requestedTimerMs / length : 0,
+    meanTimerLatenessMs: lateness.length ? lateness.reduce((a, b) => a + b, 0) / lateness.length : 0,
+  };
 }

@@ -171,10 +171,10 @@ describe('how faithfully a scaled clock waited', () => {
   const runs = [{ workflowId: 'w', runId: 'r', history }];
 
   it('counts work and late timers as overhead, and the requested timer time as coverage', () => {
-    expect(clockFidelity(runs, { from: 0, to: 2000 })).toEqual({ overheadFraction: (100 + 400 + 100) / 2000, timerCoverage: 1000 / 2000 });
+    expect(clockFidelity(runs, { from: 0, to: 2000 })).toEqual({ overheadFraction: (100 + 400 + 100) / 2000, timerCoverage: 1000 / 2000, meanTimerLatenessMs: 400 });
   });
 
   it('counts only what falls inside the window', () => {
-    expect(clockFidelity(runs, { from: 1000, to: 2000 })).toEqual({ overheadFraction: (400 + 100) / 1000, timerCoverage: 0 });
+    expect(clockFidelity(runs, { from: 1000, to: 2000 })).toEqual({ overheadFraction: (400 + 100) / 1000, timerCoverage: 0, meanTimerLatenessMs: 400 });
   });
 });
