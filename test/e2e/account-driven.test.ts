@@ -21,7 +21,7 @@ beforeAll(async () => {
   const domains = await stack.admin('/api/v1/settings/domains', { method: 'PUT', body: JSON.stringify({ domains: ['acme.example', 'Corp.Acme.Example'] }) });
   expect(await json(domains)).toEqual({ domains: ['acme.example', 'corp.acme.example'], deviceEnrollment: false });
 });
-afterAll(() => stack?.stop());
+afterAll(() => stack?.stop({ noFailedWorkflows: true }));
 
 async function importUser(password?: string) {
   const managedAppleId = `dev.${tag()}@acme.example`;

@@ -31,7 +31,7 @@ beforeAll(async () => {
   stack = await startTestStack();
   [userEnrolled, deviceEnrolled] = await Promise.all([enroll('personal'), enroll('corporate')]);
 }, 60_000);
-afterAll(() => stack?.stop());
+afterAll(() => stack?.stop({ noFailedWorkflows: true }));
 
 describe('on a user-enrolled device', () => {
   const forbidden = Object.values(commands).filter((c) => c.userEnrollment === 'forbidden');

@@ -30,7 +30,7 @@ beforeAll(async () => {
   const claim = stack.vpp.requests.find((r) => r.path.endsWith('/client/config') && r.method === 'POST');
   expect(claim?.body).toMatchObject({ notificationUrl: `${stack.baseUrl}/vpp/notifications` });
 });
-afterAll(() => stack?.stop());
+afterAll(() => stack?.stop({ noFailedWorkflows: true }));
 
 /** Enrolls a simulated iPhone whose install prompt goes through `statuses`. */
 const enroll = (statuses: string[]) =>

@@ -12,6 +12,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { EnrollmentStatusKey } from '../../workflows/search-attributes.js';
 import { freePort } from '../../scripts/free-port.js';
 import { eventually } from '../support/stack.js';
+import { assertNoFailedWorkflows } from '../support/no-failed-workflows.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const dataDir = mkdtempSync(join(tmpdir(), 'tandem-dev-'));
@@ -122,6 +123,13 @@ describe.skipIf(!cli)('npm start (dev launcher)', () => {
         const res = await fetch(`${second.apiUrl}/api/v1/enrollments/${id}`, { headers: { authorization: `Bearer ${token}` } });
         expect(res.status).toBe(200);
         expect(await res.json()).toMatchObject({ id, status: 'enrolled' });
+        // Its Temporal server is the launcher's own: no workflow on it may have ended badly.
+        const connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
+        try {
+          await assertNoFailedWorkflows(new Client({ connection }), {});
+        } finally {
+          await connection.close();
+        }
       } finally {
         expect(await stop(second)).toBe(0);
       }

@@ -18,7 +18,7 @@ beforeAll(async () => {
   enrolled = await enrollSimulatedDevice(stack);
   await enrolled.device.processCommands(); // the post-enrollment queries: the queue is empty now
 });
-afterAll(() => stack?.stop());
+afterAll(() => stack?.stop({ noFailedWorkflows: true }));
 
 const eventsOf = async (enrollmentId: string, type: string) =>
   (await stack.database.db.selectFrom('outbox').select('payload').where('workflow_id', '=', enrollmentWorkflowId(enrollmentId)).execute()).filter(

@@ -13,7 +13,7 @@ let stack: TestStack;
 beforeAll(async () => {
   stack = await startTestStack({ PORTAL_MAX_ATTEMPTS: '3', PORTAL_LOCKOUT: '10m' });
 });
-afterAll(() => stack?.stop());
+afterAll(() => stack?.stop({ noFailedWorkflows: true }));
 
 const json = async (res: Response): Promise<any> => res.json();
 const tag = () => Math.random().toString(36).slice(2, 8);

@@ -17,7 +17,7 @@ const tag = () => Math.random().toString(36).slice(2, 8);
 beforeAll(async () => {
   stack = await startTestStack();
 });
-afterAll(() => stack?.stop());
+afterAll(() => stack?.stop({ noFailedWorkflows: true }));
 
 const enroll = (ownership: 'personal' | 'corporate', email?: string) => enrollSimulatedDevice(stack, { ownership, ...(email ? { email } : {}) });
 

@@ -12,7 +12,7 @@ let stack: TestStack;
 beforeAll(async () => {
   stack = await startTestStack();
 });
-afterAll(() => stack?.stop());
+afterAll(() => stack?.stop({ noFailedWorkflows: true }));
 
 const tag = () => Math.random().toString(36).slice(2, 8);
 

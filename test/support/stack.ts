@@ -22,6 +22,7 @@ import { freePort } from '../../scripts/free-port.js';
 import { activityDepsFromEnv } from '../../worker/activity-deps.js';
 import { createTandemWorker, type TandemWorker } from '../../worker/create-worker.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
+import { assertNoFailedWorkflows } from './no-failed-workflows.js';
 
 export interface TestStack {
   env: Env;
@@ -49,7 +50,13 @@ export interface TestStack {
   useMasterKey(key: string): void;
   /** fetch against the API with the admin token */
   admin(path: string, init?: RequestInit): Promise<Response>;
-  stop(): Promise<void>;
+  /** workflow ids a test ends on purpose (terminates, lets time out): the only ones stop's check excuses */
+  endedOnPurpose: Set<string>;
+  /**
+   * Stops everything. With `noFailedWorkflows` (every e2e suite's afterAll) it first fails if any
+   * workflow on this stack's task queue ended Failed, Terminated or TimedOut.
+   */
+  stop(opts?: { noFailedWorkflows?: boolean }): Promise<void>;
 }
 
 /** The agent app the fake Apps and Books server sells (tests configure it with PUT /settings/vpp). */
@@ -191,9 +198,14 @@ export async function startTestStack(overrides: Record<string, string> = {}, { r
       env.TANDEM_MASTER_KEY = key;
       box = new SecretBox(key);
     },
-    async stop() {
+    endedOnPurpose: new Set(),
+    async stop({ noFailedWorkflows = false } = {}) {
       if (stopped) return;
       stopped = true;
+      // Checked while the connection is open; reported after everything is stopped.
+      const check = noFailedWorkflows
+        ? await assertNoFailedWorkflows(client, { taskQueue: env.TEMPORAL_TASK_QUEUE, except: stack.endedOnPurpose }).then(() => undefined, (err: unknown) => err)
+        : undefined;
       await api?.stop();
       if (running.worker.worker.getState() === 'RUNNING') running.worker.worker.shutdown();
       await running.run;
@@ -201,6 +213,7 @@ export async function startTestStack(overrides: Record<string, string> = {}, { r
       await connection.close();
       await database.stop();
       await Promise.all([smtp.stop(), sms.stop(), apns.stop(), vpp.stop()]);
+      if (check) throw check;
     },
   };
   return stack;
