@@ -138,7 +138,7 @@ export interface EnrollmentIdentitiesTable {
   idempotency_key: ColumnType<string | null, string | null | undefined, never>;
   /** the InstallProfile that carries a renewal to the device */
   command_uuid: ColumnType<string | null, string | null | undefined, string | null>;
-  /** the first request signed with it (or its Authenticate); a renewal is pending until then */
+  /** renewals: the first request signed with it, which bound it; pending until then (null for first identities) */
   bound_at: NullableTimestamp;
 }
 
