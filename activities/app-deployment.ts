@@ -2,6 +2,11 @@
  * Apps and Books (VPP) deployment of the agent app: user licences (User Enrollment has no serial
  * number, so device licences are impossible), InstallApplication with PurchaseMethod 1, status from
  * the device's ManagedApplicationList answers, reminders, and licence release on disenrollment.
+ *
+ * appDeploymentWorkflow uses the combined steps (licenseApp, installApp, recheckApp): each records
+ * the status, queues the command and pushes in one activity, and the device's answers come back
+ * through the MDM endpoint as signals (db/app-deployments.ts). agentDeploymentWorkflow's older
+ * steps (queueAppInstall, checkAppStatus, remindAppApproval) stay for deployments still running.
  */
 import { ApplicationFailure, log } from '@temporalio/activity';
 import { sql } from 'kysely';

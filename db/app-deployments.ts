@@ -90,6 +90,11 @@ export interface DeviceAnswer {
   resultStatus: string;
   /** the result as stored */
   result: Record<string, unknown>;
+  /**
+   * InstalledApplicationList lists only managed apps (User Enrollment): presence means installed.
+   * Elsewhere an app in the list may be the user's own, so the list says nothing about the deployment.
+   */
+  managedAppsOnly: boolean;
 }
 
 /**
@@ -109,13 +114,10 @@ export async function recordDeviceAppAnswer(trx: Db, answer: DeviceAnswer): Prom
     if (deployment && status) said.push({ adamId: deployment.adam_id, bundleId: deployment.bundle_id, status, installCommandUuid: answer.commandUuid });
   } else if (answer.resultStatus === 'Acknowledged') {
     const managed = r.ManagedApplicationList && typeof r.ManagedApplicationList === 'object' ? (r.ManagedApplicationList as Record<string, { Status?: unknown }>) : undefined;
-    const installed = Array.isArray(r.InstalledApplicationList) ? (r.InstalledApplicationList as { Identifier?: unknown }[]) : undefined;
+    const installed = answer.managedAppsOnly && Array.isArray(r.InstalledApplicationList) ? (r.InstalledApplicationList as { Identifier?: unknown; Installing?: unknown }[]) : undefined;
     for (const d of deployments) {
-      const status = managed
-        ? managed[d.bundle_id]?.Status
-        : installed?.some((a) => a?.Identifier === d.bundle_id)
-          ? 'Managed' // User Enrollment lists managed apps only
-          : undefined;
+      const listed = installed?.find((a) => a?.Identifier === d.bundle_id);
+      const status = managed ? managed[d.bundle_id]?.Status : listed ? (listed.Installing === true ? 'Installing' : 'Managed') : undefined;
       if (typeof status === 'string' && status) said.push({ adamId: d.adam_id, bundleId: d.bundle_id, status });
     }
   }

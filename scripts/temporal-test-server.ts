@@ -2,7 +2,7 @@
  * Finds Temporal's time-skipping test server (the Java `io.temporal:temporal-test-server`, which
  * `TestWorkflowEnvironment.createTimeSkipping` drives) without committing a binary or a jar:
  *
- *   1. TEMPORAL_TEST_SERVER, if set (an executable taking `<port> [--enable-time-skipping]`);
+ *   1. TEMPORAL_TEST_SERVER, if set (an executable taking `<port>`);
  *   2. the cached launcher outside the clone: ~/.cache/tandem/temporal-test-server-<version>/test-server
  *      (TANDEM_CACHE_DIR moves ~/.cache/tandem);
  *   3. Maven (`mvn dependency:copy-dependencies` from Maven Central) into that cache, with Java 17+.
@@ -40,7 +40,8 @@ export function resolveTemporalTestServer(env: NodeJS.ProcessEnv = process.env, 
   }
   const dir = testServerDir(env);
   const launcher = join(dir, 'test-server');
-  if (isExecutable(launcher) && existsSync(join(dir, 'lib', `temporal-test-server-${TEST_SERVER_VERSION}.jar`))) return launcher;
+  const jar = join(dir, 'lib', `temporal-test-server-${TEST_SERVER_VERSION}.jar`);
+  if (existsSync(jar)) return writeLauncher(launcher);
   if (!has('java', ['-version']) || !has('mvn', ['-v'])) {
     log('temporal-test-server: needs Java and Maven (or TEMPORAL_TEST_SERVER); time-skipping tests will skip');
     return undefined;
@@ -59,11 +60,14 @@ export function resolveTemporalTestServer(env: NodeJS.ProcessEnv = process.env, 
     log('temporal-test-server: Maven could not fetch the test server; time-skipping tests will skip');
     return undefined;
   }
-  // The SDK passes `<port>`; time skipping needs the flag. C1 only: the JVM must listen within 5 s.
-  writeFileSync(
-    launcher,
-    `#!/bin/sh\nexec java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -cp "$(dirname "$0")/lib/*" io.temporal.testserver.TestServer "$1" --enable-time-skipping\n`,
-  );
+  return writeLauncher(launcher);
+}
+
+function writeLauncher(launcher: string): string {
+  // The SDK passes `<port>` only: time stays locked except while a test sleeps or awaits a result
+  // (`--enable-time-skipping` would let it run on even while a workflow task is in flight).
+  // C1 only: the JVM must listen within the SDK's 5 s.
+  writeFileSync(launcher, `#!/bin/sh\nexec java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -cp "$(dirname "$0")/lib/*" io.temporal.testserver.TestServer "$1"\n`);
   chmodSync(launcher, 0o755);
   return launcher;
 }

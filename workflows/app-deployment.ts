@@ -7,6 +7,7 @@ import {
   isCancellation,
   proxyActivities,
   setHandler,
+  sleep,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { AppActivities, LicenceOutcome } from './activity-types.js';
@@ -59,6 +60,22 @@ export async function appDeploymentWorkflow(input: AppDeploymentInput): Promise<
     activities.recordAppStatus({ ...target, status, ...(detail ? { detail } : {}), idempotencyKey: key(`status:${++state.steps}`) });
   const backoff = (initialMs: number, done: number) => Math.min(initialMs * 2 ** done, d.recheckMaxMs);
 
+  // One timer per deadline, kept across the signals that arrive before it (a timer is an action).
+  // Cancellation reaches the waiting condition, so the timer's own rejection is not needed.
+  let alarm: { at: number; rang: boolean; ringing: Promise<void> } | undefined;
+  const alarmAt = (at: number) => {
+    if (alarm?.at !== at) {
+      const a: NonNullable<typeof alarm> = { at, rang: false, ringing: Promise.resolve() };
+      a.ringing = sleep(at - Date.now()).then(
+        () => void (a.rang = true),
+        () => undefined,
+      );
+      alarm = a;
+    }
+    return alarm.ringing;
+  };
+  const passed = (at: number) => Date.now() >= at || (alarm?.at === at && alarm.rang);
+
   /** Waits until `at` (forever when undefined) for an event `accept` takes; the others are dropped. */
   const next = async (at: number | undefined, accept: (e: AgentEvent) => boolean): Promise<AgentEvent | undefined> => {
     for (;;) {
@@ -67,8 +84,8 @@ export async function appDeploymentWorkflow(input: AppDeploymentInput): Promise<
         if (accept(event)) return event;
       }
       if (at === undefined) await condition(() => state.pending.length > 0);
-      else if (Date.now() >= at) return undefined;
-      else await condition(() => state.pending.length > 0, at - Date.now());
+      else if (passed(at)) return undefined;
+      else await Promise.race([alarmAt(at), condition(() => state.pending.length > 0)]);
     }
   };
   const installedNow = (e: AgentEvent) => e.type === 'device_status' && e.status === 'Managed';
@@ -131,7 +148,7 @@ export async function appDeploymentWorkflow(input: AppDeploymentInput): Promise<
           else stage.deviceStatus = event.status;
           return undefined;
         }
-        if (Date.now() >= deadline) {
+        if (passed(deadline)) {
           await record('not_approved');
           state.stage = { name: 'waiting_for_sync', status: 'not_approved', resumeOnLicences: false };
           return undefined;

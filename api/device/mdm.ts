@@ -318,7 +318,7 @@ export function mdmRoutes(deps: MdmDeps) {
       if (row.request_type === 'InstallProfile') await recordRenewalFailure(trx, uuid, status, message);
       // App deployments: the device's own answers (InstallApplication, ManagedApplicationList,
       // InstalledApplicationList) become the app's status and a signal to its workflow, per change.
-      await recordDeviceAppAnswer(trx, { deviceId, enrollmentId: who.enrollmentId, requestType: row.request_type, commandUuid: uuid, idempotencyKey: row.idempotency_key, resultStatus: status, result: stored });
+      await recordDeviceAppAnswer(trx, { deviceId, enrollmentId: who.enrollmentId, requestType: row.request_type, commandUuid: uuid, idempotencyKey: row.idempotency_key, resultStatus: status, result: stored, managedAppsOnly: kind === 'user' });
       if (status !== 'Acknowledged') return;
       if (row.request_type === 'RemoveProfile' && row.idempotency_key.endsWith(':remove-profile')) {
         // The device removed its enrollment profile: the disenrollment is confirmed.

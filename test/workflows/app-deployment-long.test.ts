@@ -12,6 +12,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { resolveTemporalTestServer } from '../../scripts/temporal-test-server.js';
+import { keepHistory } from '../support/history-fixtures.js';
 import type { AppActivities, LicenceOutcome } from '../../workflows/activity-types.js';
 import type { appDeploymentWorkflow } from '../../workflows/app-deployment.js';
 import { agentDefaults, agentEventSignal, appDeploymentWorkflowId, type AppDeploymentInput } from '../../workflows/messages.js';
@@ -97,13 +98,10 @@ async function withWorker<T>(fake: ReturnType<typeof fakeActivities>, fn: (taskQ
   return worker.runUntil(() => fn(taskQueue));
 }
 
-const start = (taskQueue: string, enrollmentId: string, extra: Partial<AppDeploymentInput> = {}): Promise<WorkflowHandle<typeof appDeploymentWorkflow>> =>
-  env.client.workflow.start<typeof appDeploymentWorkflow>('appDeploymentWorkflow', {
-    taskQueue,
-    workflowId: appDeploymentWorkflowId(enrollmentId, '1434567890'),
-    // What the enrollment workflow passes today: the production durations, nothing newer.
-    args: [{ enrollmentId, adamId: '1434567890', bundleId: 'com.acme.agent', ...agentDefaults, ...extra }],
-  });
+/** What the enrollment workflow passes today: the production durations, nothing newer. */
+const input = (enrollmentId: string): AppDeploymentInput => ({ enrollmentId, adamId: '1434567890', bundleId: 'com.acme.agent', ...agentDefaults });
+const start = (taskQueue: string, enrollmentId: string): Promise<WorkflowHandle<typeof appDeploymentWorkflow>> =>
+  env.client.workflow.start<typeof appDeploymentWorkflow>('appDeploymentWorkflow', { taskQueue, workflowId: appDeploymentWorkflowId(enrollmentId, '1434567890'), args: [input(enrollmentId)] });
 
 describe.skipIf(!server)('app deployment over months (time-skipping)', { timeout: 240_000 }, () => {
   it('an install prompt left unanswered for 7 days costs at most 30 actions, with daily reminders, then waits for a sync', async () => {
@@ -113,7 +111,7 @@ describe.skipIf(!server)('app deployment over months (time-skipping)', { timeout
       const installQueued = fake.nextInstall();
       const handle = await start(taskQueue, randomUUID());
       const commandUuid = await installQueued;
-      // The device acknowledged InstallApplication with State Prompting (the relay signals it once).
+      // The device acknowledges InstallApplication with State Prompting; the relay signals it once.
       await handle.signal(agentEventSignal, { type: 'device_status', status: 'Prompting', installCommandUuid: commandUuid });
       await env.sleep(8 * DAY);
       expect(fake.seen.statuses).toEqual(['not_approved']);
@@ -132,6 +130,7 @@ describe.skipIf(!server)('app deployment over months (time-skipping)', { timeout
       await handle.cancel();
       expect(await handle.result()).toEqual({ status: 'cancelled' });
       expect(fake.seen.statuses).toEqual(['not_approved', 'cancelled']);
+      await keepHistory(env.client, handle.workflowId, 'app-deployment-unanswered-week-then-cancelled');
     });
   });
 
