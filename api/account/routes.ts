@@ -60,7 +60,7 @@ export function accountEnrollmentRoutes(deps: AccountEnrollmentDeps) {
     deps.db
       .selectFrom('enrollments as e')
       .innerJoin('invites as i', (j) => j.onRef('i.enrollment_id', '=', 'e.id').on('i.revoked_at', 'is', null))
-      .select(['e.id', 'e.enrollment_type', 'e.auth_mode', 'i.id as invite_id', 'i.otp_hash', 'i.expires_at'])
+      .select(['e.id', 'e.enrollment_type', 'i.id as invite_id', 'i.otp_hash', 'i.expires_at'])
       .where('e.user_id', '=', userId)
       .where('e.status', 'in', ['invited', 'portal_authenticated', 'profile_issued'])
       .where('i.expires_at', '>', sql<Date>`now()`)
@@ -159,7 +159,9 @@ export function accountEnrollmentRoutes(deps: AccountEnrollmentDeps) {
     const invite = user ? await openInvite(user.id) : undefined;
     const ok =
       !!user &&
-      ((invite && (invite.auth_mode === 'open' || (await verifyOneTimePassword(password, invite.otp_hash)))) ||
+      // Always a secret, even for an "open" invite: open applies to the portal link alone, while
+      // anyone can type an address here.
+      ((invite && (await verifyOneTimePassword(password, invite.otp_hash))) ||
         (!!user.password_hash && (await verifyOneTimePassword(password, user.password_hash))));
     if (!user || !ok) {
       const policy = { maxAttempts: deps.env.PORTAL_MAX_ATTEMPTS, lockoutMs: deps.env.PORTAL_LOCKOUT };

@@ -89,6 +89,32 @@ describe('account-driven enrollment', () => {
     expect(detail.timeline.map((t: any) => t.to)).toEqual(['invited', 'portal_authenticated', 'profile_issued', 'authenticated', 'enrolled']);
   });
 
+  it('asks for a secret even when the invite is open: knowing the address is not enough', async () => {
+    const email = `open.${tag()}@example.com`;
+    const managedAppleId = `open.${tag()}@acme.example`;
+    const res = await stack.admin('/api/v1/enrollments', {
+      method: 'POST',
+      body: JSON.stringify({ user: { name: 'Open User', email }, channel: 'email', ownership: 'personal', authMode: 'open', managedAppleId }),
+    });
+    expect(res.status).toBe(201);
+    const created = await json(res);
+    await stack.smtp.waitFor((m) => m.to.includes(email), 15_000);
+    for (const password of ['anything', 'not the password at all']) {
+      const signIn = await fetch(`${stack.baseUrl}/account-enrollment/sign-in`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: stack.baseUrl },
+        body: new URLSearchParams({ username: managedAppleId, password }).toString(),
+      });
+      expect(signIn.status).toBe(400);
+      expect(signIn.headers.get('location')).toBeNull();
+      expect(await signIn.text()).toContain('The account or password is incorrect.');
+    }
+    const tokens = await stack.database.db.selectFrom('account_tokens').select('id').where('enrollment_id', '=', created.id).execute();
+    expect(tokens).toEqual([]);
+    expect(['created', 'invited']).toContain((await json(await stack.admin(`/api/v1/enrollments/${created.id}`))).status);
+  });
+
   it('refuses unknown users and domains at discovery with the well-known failure body', async () => {
     for (const identifier of [`nobody.${tag()}@acme.example`, 'someone@elsewhere.example', 'not-an-account']) {
       const res = await fetch(`${stack.baseUrl}/.well-known/com.apple.remotemanagement?user-identifier=${encodeURIComponent(identifier)}&model-family=iPhone`);
