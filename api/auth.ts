@@ -5,7 +5,8 @@ import type { Db } from '../db/connection.js';
 import type { TokenScope } from '../db/schema.js';
 import { hashApiToken } from '../security/api-tokens.js';
 import { ApiError, sendError } from './errors.js';
-import { clientAddress, type Limit, type RateLimiter } from './rate-limit.js';
+import { clientAddress, type TrustedProxies } from './client-address.js';
+import type { Limit, RateLimiter } from './rate-limit.js';
 import type { AppEnv } from './types.js';
 
 const challenge = { 'WWW-Authenticate': 'Bearer realm="tandem-admin"' };
@@ -16,7 +17,7 @@ export interface AdminAuthLimits {
   perToken: Limit;
   /** failed authentications per client address per window */
   failuresPerAddress: Limit;
-  trustProxy: boolean;
+  trustProxy: TrustedProxies;
 }
 
 /**
