@@ -8,6 +8,7 @@ import * as m0006 from './migrations/0006_agent_deployment.js';
 import * as m0007 from './migrations/0007_request_idempotency.js';
 import * as m0008 from './migrations/0008_shared_limits_and_outbox_order.js';
 import * as m0009 from './migrations/0009_token_lifecycle.js';
+import * as m0010 from './migrations/0010_sign_in_lockouts.js';
 
 /** Ordered, in-code migrations: bundler- and test-friendly, no file-system scanning. */
 export const migrations: Record<string, Migration> = {
@@ -20,6 +21,7 @@ export const migrations: Record<string, Migration> = {
   '0007_request_idempotency': m0007,
   '0008_shared_limits_and_outbox_order': m0008,
   '0009_token_lifecycle': m0009,
+  '0010_sign_in_lockouts': m0010,
 };
 
 function migrator(db: Kysely<any>): Migrator {
