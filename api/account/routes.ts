@@ -79,7 +79,7 @@ export function accountEnrollmentRoutes(deps: AccountEnrollmentDeps) {
 
   // Every address of a managed domain gets the same answer, so discovery tells no one who is in
   // the directory: sign-in decides. (An organisation that offers account-driven Device Enrollment
-  // answers mdm-adde to the users invited for it, which that setting documents.)
+  // answers mdm-adde to the users invited for it, as the README says.)
   app.get('/.well-known/com.apple.remotemanagement', async (c) => {
     const identifier = c.req.query('user-identifier') ?? '';
     const at = identifier.lastIndexOf('@');
