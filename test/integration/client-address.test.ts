@@ -46,8 +46,9 @@ const failures = [401, 401, 401];
 const refused = [429, 429];
 
 describe('client addresses behind proxies', () => {
-  it('with a hop count, ignores what the client writes to the left of the proxy\'s entry', async () => {
-    const attempt = await apiTrusting('1');
+  // `true` is one hop too: it used to believe the left-most entry, which the client writes.
+  it.each(['1', 'true'])('with TRUST_PROXY=%s, ignores what the client writes to the left of the proxy\'s entry', async (trustProxy) => {
+    const attempt = await apiTrusting(trustProxy);
     const statuses = [];
     for (let i = 0; i < LIMIT + 2; i++) statuses.push(await attempt(`${spoofed()}, 203.0.113.7`));
     expect(statuses).toEqual([...failures, ...refused]);
