@@ -1,10 +1,12 @@
 import { sql } from 'kysely';
 import type { MiddlewareHandler } from 'hono';
+import { recordAudit } from '../db/audit.js';
 import type { Db } from '../db/connection.js';
 import type { TokenScope } from '../db/schema.js';
 import { hashApiToken } from '../security/api-tokens.js';
 import { ApiError, sendError } from './errors.js';
-import { clientAddress, type Limit, type RateLimiter } from './rate-limit.js';
+import { clientAddress, type TrustedProxies } from './client-address.js';
+import type { Limit, RateLimiter } from './rate-limit.js';
 import type { AppEnv } from './types.js';
 
 const challenge = { 'WWW-Authenticate': 'Bearer realm="tandem-admin"' };
@@ -15,7 +17,7 @@ export interface AdminAuthLimits {
   perToken: Limit;
   /** failed authentications per client address per window */
   failuresPerAddress: Limit;
-  trustProxy: boolean;
+  trustProxy: TrustedProxies;
 }
 
 /**
@@ -53,11 +55,39 @@ export function requireAdmin(db: Db, limits: AdminAuthLimits): MiddlewareHandler
   };
 }
 
-/** Makes sure a configured bootstrap token (TANDEM_ADMIN_TOKEN) can sign in. */
-export async function ensureAdminToken(db: Db, token: string, name = 'bootstrap'): Promise<void> {
-  await db
-    .insertInto('api_tokens')
-    .values({ name, token_hash: hashApiToken(token), scope: 'admin' })
-    .onConflict((oc) => oc.column('token_hash').doNothing())
-    .execute();
+export type BootstrapTokenChange = 'unchanged' | 'created' | 'replaced' | 'revoked';
+
+/**
+ * Makes the configured bootstrap token (TANDEM_ADMIN_TOKEN) sign in. A new value replaces the
+ * token the previous value registered under the same name: the old one is revoked at once (an
+ * operator changes the variable to shut out whoever learnt it) and the audit log records it. A
+ * value an admin revoked stays revoked.
+ */
+export async function ensureAdminToken(db: Db, token: string, name = 'bootstrap'): Promise<BootstrapTokenChange> {
+  const tokenHash = hashApiToken(token);
+  return db.transaction().execute(async (trx) => {
+    // Instances starting together take turns, as revocations do (db/api-tokens.ts).
+    await sql`select pg_advisory_xact_lock(hashtextextended('api-tokens', 0))`.execute(trx);
+    const existing = await trx.selectFrom('api_tokens').select(['revoked_at']).where('token_hash', '=', tokenHash).executeTakeFirst();
+    if (existing) return existing.revoked_at ? 'revoked' : 'unchanged';
+    // Bootstrap tokens are the ones no admin minted (created_by is null).
+    const previous = await trx
+      .updateTable('api_tokens')
+      .set({ revoked_at: sql`now()` })
+      .where('name', '=', name)
+      .where('created_by', 'is', null)
+      .where('revoked_at', 'is', null)
+      .returning('id')
+      .execute();
+    const row = await trx.insertInto('api_tokens').values({ name, token_hash: tokenHash, scope: 'admin' }).returning('id').executeTakeFirstOrThrow();
+    const replaced = previous.map((p) => p.id);
+    await recordAudit(trx, {
+      actor: 'tandem',
+      action: replaced.length ? 'token.replace' : 'token.create',
+      targetType: 'token',
+      targetId: row.id,
+      details: { name, scope: 'admin', source: 'TANDEM_ADMIN_TOKEN', ...(replaced.length ? { replaced } : {}) },
+    });
+    return replaced.length ? 'replaced' : 'created';
+  });
 }

@@ -13,7 +13,11 @@ const log = createLogger(env.LOG_LEVEL, 'tandem-api');
 const db = createDb({ url: env.DATABASE_URL!, poolSize: env.DATABASE_POOL_SIZE, applicationName: 'tandem-api' });
 const applied = await migrateToLatest(db);
 if (applied.length) log.info({ applied }, 'migrations applied');
-if (env.TANDEM_ADMIN_TOKEN) await ensureAdminToken(db, env.TANDEM_ADMIN_TOKEN);
+if (env.TANDEM_ADMIN_TOKEN) {
+  const change = await ensureAdminToken(db, env.TANDEM_ADMIN_TOKEN);
+  if (change === 'replaced') log.warn('TANDEM_ADMIN_TOKEN changed: the previous bootstrap token is revoked');
+  if (change === 'revoked') log.warn('TANDEM_ADMIN_TOKEN was revoked by an admin and cannot sign in; set a new value');
+}
 
 // Connection.lazy: the API starts (and answers /readyz with 503) even while Temporal is down.
 const connection = Connection.lazy({ address: env.TEMPORAL_ADDRESS });

@@ -2,28 +2,16 @@
  * Fixed-window rate limits, counted in Postgres so every API instance spends the same budget.
  * Sign-in forms count per client address; the admin API counts per token once authenticated, and
  * failed authentications per address (so random tokens cannot each open a bucket of their own).
- * Behind a proxy, the client is the first X-Forwarded-For address only when TRUST_PROXY is set.
+ * Behind proxies, the client address is worked out from the hops TRUST_PROXY declares (client-address.ts).
  * Subjects are stored as HMACs under a key derived from the master key: a table row names no
  * token and no address, and cannot be reversed by hashing every address.
  */
 import { createHash, createHmac } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
-import { getConnInfo } from '@hono/node-server/conninfo';
 import { sql } from 'kysely';
 import type { Db } from '../db/connection.js';
+import { clientAddress, NO_PROXY, type TrustedProxies } from './client-address.js';
 import { errorBody } from './errors.js';
-
-export function clientAddress(c: Context, trustProxy = false): string {
-  if (trustProxy) {
-    const forwarded = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
-    if (forwarded) return forwarded;
-  }
-  try {
-    return getConnInfo(c).remote.address ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
 
 /** Windows older than this are deleted now and then, by whichever instance happens to count. */
 const KEEP_WINDOWS_MS = 60 * 60_000;
@@ -73,7 +61,7 @@ export class RateLimiter {
   }
 
   /** A middleware spending one request per client address. */
-  perAddress(limit: Limit, trustProxy = false): MiddlewareHandler {
+  perAddress(limit: Limit, trustProxy: TrustedProxies = NO_PROXY): MiddlewareHandler {
     return async (c, next) => {
       const refused = await this.spend(c, limit, clientAddress(c, trustProxy));
       if (refused) return refused;

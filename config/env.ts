@@ -4,6 +4,7 @@
  * expects (see `formatConfigError`). The README's configuration table mirrors `variables` below.
  */
 import { z } from 'zod';
+import { parseTrustProxy } from './trust-proxy.js';
 
 const durationPattern = /^(\d+)(ms|s|m|h|d)$/;
 const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -73,7 +74,14 @@ export const variables = {
   PORTAL_LOCKOUT: duration('15m'),
   RATE_LIMIT_SIGN_IN: z.coerce.number().int().min(1).default(20),
   RATE_LIMIT_API: z.coerce.number().int().min(1).default(600),
-  TRUST_PROXY: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((v, ctx) => {
+      const trust = parseTrustProxy(v);
+      if (!trust) ctx.addIssue({ code: 'custom', message: 'false, a number of proxy hops such as 1, or proxy addresses and CIDR ranges such as 10.0.0.0/8,192.168.0.1' });
+      return trust ?? { hops: 0 };
+    }),
   SMTP_URL: z.string().regex(/^smtps?:\/\//, 'an smtp:// or smtps:// URL, e.g. smtp://127.0.0.1:2525').optional(),
   MAIL_FROM: z.string().min(3).default('Tandem <enroll@localhost>'),
   SMS_API_URL: z.url({ protocol: /^https?$/ }).default('https://api.twilio.com'),

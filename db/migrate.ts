@@ -10,6 +10,7 @@ import * as m0008 from './migrations/0008_shared_limits_and_outbox_order.js';
 import * as m0009 from './migrations/0009_token_lifecycle.js';
 import * as m0010 from './migrations/0010_identity_renewal.js';
 import * as m0011 from './migrations/0011_attention.js';
+import * as m0012 from './migrations/0012_sign_in_lockouts.js';
 
 /** Ordered, in-code migrations: bundler- and test-friendly, no file-system scanning. */
 export const migrations: Record<string, Migration> = {
@@ -24,6 +25,7 @@ export const migrations: Record<string, Migration> = {
   '0009_token_lifecycle': m0009,
   '0010_identity_renewal': m0010,
   '0011_attention': m0011,
+  '0012_sign_in_lockouts': m0012,
 };
 
 function migrator(db: Kysely<any>): Migrator {

@@ -279,6 +279,14 @@ export interface RateLimitWindowsTable {
   hits: number;
 }
 
+/** Failed account-driven sign-ins per account and client address (an HMAC of both). */
+export interface SignInLockoutsTable {
+  subject: string;
+  failed_attempts: Generated<number>;
+  locked_until: NullableTimestamp;
+  updated_at: Timestamp;
+}
+
 export interface SettingsTable {
   key: string;
   value: JSONColumnType<Record<string, unknown>>;
@@ -350,6 +358,7 @@ export interface Database {
   app_deployments: AppDeploymentsTable;
   vpp_notifications: VppNotificationsTable;
   rate_limit_windows: RateLimitWindowsTable;
+  sign_in_lockouts: SignInLockoutsTable;
 }
 
 export type Enrollment = Selectable<EnrollmentsTable>;

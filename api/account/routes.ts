@@ -16,17 +16,18 @@ import type { Env } from '../../config/env.js';
 import type { Db } from '../../db/connection.js';
 import { findUserByIdentifier, getManagedDomains } from '../../db/directory.js';
 import { createAccountEnrollment, lifecycleFromEnv } from '../../db/enrollments.js';
-import { clearFailedAttempts, countFailedAttempt } from '../../db/lockout.js';
+import { SignInLockout } from '../../db/sign-in-lockout.js';
 import { recordEnrollmentEvent } from '../../db/outbox.js';
 import { verifySignedData } from '../../mdm/cms.js';
 import { parsePlist } from '../../mdm/plist-codec.js';
 import { hashApiToken } from '../../security/api-tokens.js';
-import { verifyOneTimePassword } from '../../security/one-time-password.js';
+import { hashOneTimePassword, verifyOneTimePassword } from '../../security/one-time-password.js';
 import type { SecretBox } from '../../security/secret-box.js';
 import type { OutboxRelay } from '../outbox-relay.js';
 import { layout, messagePage, tooLargePage } from '../portal/pages.js';
 import { issueAccountDrivenProfile } from '../portal/profile-issuer.js';
 import { limitBody } from '../body-limit.js';
+import { clientAddress } from '../client-address.js';
 
 export interface AccountEnrollmentDeps {
   db: Db;
@@ -48,25 +49,37 @@ export function bearerChallenge(publicUrl: string): Record<string, string> {
   return { 'WWW-Authenticate': `Bearer method="apple-as-web", url="${new URL(accountPaths.signIn, publicUrl).href}"` };
 }
 
+/** Verified against when the account is unknown, so that answer takes as long as a wrong password. */
+let decoyHash: Promise<string> | undefined;
+
+const minutesUntil = (until: Date) => {
+  const minutes = Math.max(1, Math.ceil((until.getTime() - Date.now()) / 60_000));
+  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+};
+
 const wellKnownFailed = (c: Context, message: string, description: string) =>
   c.json({ code: 'com.apple.well-known.failed', description, message }, 403);
 
 export function accountEnrollmentRoutes(deps: AccountEnrollmentDeps) {
   const app = new Hono();
   const org = deps.env.TANDEM_ORGANIZATION;
+  const lockout = new SignInLockout(deps.db, deps.env.TANDEM_MASTER_KEY!, { maxAttempts: deps.env.PORTAL_MAX_ATTEMPTS, lockoutMs: deps.env.PORTAL_LOCKOUT });
 
   /** The invite-opened enrollment a user may continue, if any. */
   const openInvite = (userId: string) =>
     deps.db
       .selectFrom('enrollments as e')
       .innerJoin('invites as i', (j) => j.onRef('i.enrollment_id', '=', 'e.id').on('i.revoked_at', 'is', null))
-      .select(['e.id', 'e.enrollment_type', 'e.auth_mode', 'i.id as invite_id', 'i.otp_hash', 'i.expires_at'])
+      .select(['e.id', 'e.enrollment_type', 'i.id as invite_id', 'i.otp_hash', 'i.expires_at'])
       .where('e.user_id', '=', userId)
       .where('e.status', 'in', ['invited', 'portal_authenticated', 'profile_issued'])
       .where('i.expires_at', '>', sql<Date>`now()`)
       .orderBy('e.created_at', 'desc')
       .executeTakeFirst();
 
+  // Every address of a managed domain gets the same answer, so discovery tells no one who is in
+  // the directory: sign-in decides. (An organisation that offers account-driven Device Enrollment
+  // answers mdm-adde to the users invited for it, as the README says.)
   app.get('/.well-known/com.apple.remotemanagement', async (c) => {
     const identifier = c.req.query('user-identifier') ?? '';
     const at = identifier.lastIndexOf('@');
@@ -74,10 +87,12 @@ export function accountEnrollmentRoutes(deps: AccountEnrollmentDeps) {
     const domain = identifier.slice(at + 1).toLowerCase();
     const { domains, deviceEnrollment } = await getManagedDomains(deps.db);
     if (!domains.includes(domain)) return wellKnownFailed(c, `${org} does not manage accounts of ${domain}.`, `domain ${domain} is not a managed domain`);
-    const user = await findUserByIdentifier(deps.db, identifier);
-    if (!user) return wellKnownFailed(c, 'This account cannot enroll a device. Contact your IT team.', 'no such user in the directory');
-    const invite = await openInvite(user.id);
-    const version = deviceEnrollment && invite?.enrollment_type === 'device' ? 'mdm-adde' : 'mdm-byod';
+    let version = 'mdm-byod';
+    if (deviceEnrollment) {
+      const user = await findUserByIdentifier(deps.db, identifier);
+      const invite = user ? await openInvite(user.id) : undefined;
+      if (invite?.enrollment_type === 'device') version = 'mdm-adde';
+    }
     return c.json({ Servers: [{ Version: version, BaseURL: new URL(accountPaths.base, deps.publicUrl).href }] });
   });
 
@@ -141,6 +156,14 @@ export function accountEnrollmentRoutes(deps: AccountEnrollmentDeps) {
       status,
     );
 
+  const lockedPage = (c: Context, identifier: string, until: Date) =>
+    signInPage(
+      c,
+      identifier,
+      `Too many failed attempts. Try again in ${minutesUntil(until)}, or ask your IT team to send you a new invitation and sign in with its one-time password.`,
+      423,
+    );
+
   app.get(accountPaths.signIn, (c) => signInPage(c, c.req.query('user-identifier') ?? ''));
 
   // The sign-in form posts to itself from the web view iOS opens: another origin has no business here.
@@ -150,24 +173,25 @@ export function accountEnrollmentRoutes(deps: AccountEnrollmentDeps) {
     // A body that does not parse as the form it claims to be (a multipart without parts) is a
     // failed sign-in like any other, not a server error.
     const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
-    const identifier = typeof form.username === 'string' ? form.username.trim() : '';
+    const identifier = typeof form.username === 'string' ? form.username.trim().slice(0, 320) : '';
     const password = typeof form.password === 'string' ? form.password.slice(0, 200) : '';
+    const subject = lockout.subject(identifier, clientAddress(c, deps.env.TRUST_PROXY));
+    const lockedUntil = await lockout.lockedUntil(subject);
     const user = identifier ? await findUserByIdentifier(deps.db, identifier) : undefined;
-    if (user?.locked_until && user.locked_until.getTime() > Date.now()) {
-      return signInPage(c, identifier, 'Too many failed attempts. Try again later.', 423);
-    }
     const invite = user ? await openInvite(user.id) : undefined;
-    const ok =
-      !!user &&
-      ((invite && (invite.auth_mode === 'open' || (await verifyOneTimePassword(password, invite.otp_hash)))) ||
-        (!!user.password_hash && (await verifyOneTimePassword(password, user.password_hash))));
-    if (!user || !ok) {
-      const policy = { maxAttempts: deps.env.PORTAL_MAX_ATTEMPTS, lockoutMs: deps.env.PORTAL_LOCKOUT };
-      if (user && (await countFailedAttempt(deps.db, 'users', user.id, policy))) return signInPage(c, identifier, 'Too many failed attempts. Try again later.', 423);
+    // An invite's one-time password gets through even a lock: it is random, so the lock does not
+    // need to guard it, and a fresh invite is the way in for a user someone else locked out.
+    // Directory passwords are people's own, so a locked pair gets no guesses at them.
+    const byInvite = !!invite && (await verifyOneTimePassword(password, invite.otp_hash));
+    const byPassword = !byInvite && !lockedUntil && !!user?.password_hash && (await verifyOneTimePassword(password, user.password_hash));
+    if (!user) await verifyOneTimePassword(password, await (decoyHash ??= hashOneTimePassword('decoy'))); // an unknown account takes as long
+    if (!user || !(byInvite || byPassword)) {
+      const until = lockedUntil ?? (await lockout.fail(subject));
+      if (until) return lockedPage(c, identifier, until);
       return signInPage(c, identifier, 'The account or password is incorrect.', 400);
     }
     if (!user.managed_apple_id) return c.html(messagePage({ organization: org, title: 'Account not ready', message: 'Your account has no Managed Apple ID yet. Contact your IT team.' }), 403);
-    await clearFailedAttempts(deps.db, 'users', user.id);
+    await lockout.clear(subject);
 
     // With an invite, its enrollment continues; without one, the user's own enrollment starts
     // (signal-with-start, so the workflow begins already signed in).

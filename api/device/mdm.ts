@@ -24,6 +24,7 @@ import { PlistError, parsePlist } from '../../mdm/plist-codec.js';
 import { hashApiToken } from '../../security/api-tokens.js';
 import type { SecretBox } from '../../security/secret-box.js';
 import { bearerChallenge } from '../account/routes.js';
+import { limitBody } from '../body-limit.js';
 import type { OutboxRelay } from '../outbox-relay.js';
 import { bindRenewedIdentity, recordRenewalFailure } from './identity-binding.js';
 
@@ -38,12 +39,13 @@ export interface MdmDeps {
 
 const CHECKIN_TYPE = 'application/x-apple-aspen-mdm-checkin';
 const COMMAND_TYPE = 'application/x-apple-aspen-mdm';
+/** Body limits, counted as the body streams in (limitBody), so a chunked body is cut off too. */
 const LIMITS = { checkin: 64 * 1024, command: 4 * 1024 * 1024 };
 const HARDWARE_KEYS = ['UDID', 'SerialNumber', 'IMEI', 'MEID'] as const;
 
 class DeviceError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 413 | 415,
+    readonly status: 400 | 401 | 403 | 415,
     readonly code: string,
     message: string,
   ) {
@@ -75,12 +77,9 @@ export function mdmRoutes(deps: MdmDeps) {
   const settings = new SettingsStore(deps.db, deps.box);
   let caPem: string | undefined;
 
-  async function readBody(c: Context, limit: number): Promise<Buffer> {
-    const declared = Number(c.req.header('content-length') ?? 0);
-    if (declared > limit) throw new DeviceError(413, 'body_too_large', `Bodies are limited to ${limit} bytes.`);
-    const body = Buffer.from(await c.req.arrayBuffer());
-    if (body.length > limit) throw new DeviceError(413, 'body_too_large', `Bodies are limited to ${limit} bytes.`);
-    return body;
+  /** The body, already held to the route's limit by limitBody as it streamed in. */
+  async function readBody(c: Context): Promise<Buffer> {
+    return Buffer.from(await c.req.arrayBuffer());
   }
 
   /** Verifies the signature, parses the plist, and finds the enrollment the identity belongs to. */
@@ -238,10 +237,10 @@ export function mdmRoutes(deps: MdmDeps) {
     });
   }
 
-  app.put('/checkin', async (c) => {
+  app.put('/checkin', limitBody(LIMITS.checkin), async (c) => {
     try {
       if (!(c.req.header('content-type') ?? '').startsWith(CHECKIN_TYPE)) throw new DeviceError(415, 'unsupported_media_type', `Check-ins are ${CHECKIN_TYPE}.`);
-      const { message, who } = await identify(c, await readBody(c, LIMITS.checkin));
+      const { message, who } = await identify(c, await readBody(c));
       switch (message.MessageType) {
         case 'Authenticate':
           await authenticate(who, message);
@@ -266,10 +265,10 @@ export function mdmRoutes(deps: MdmDeps) {
     }
   });
 
-  app.put('/connect', async (c) => {
+  app.put('/connect', limitBody(LIMITS.command), async (c) => {
     try {
       if (!(c.req.header('content-type') ?? '').startsWith(COMMAND_TYPE)) throw new DeviceError(415, 'unsupported_media_type', `Command reports are ${COMMAND_TYPE}.`);
-      const { message, who } = await identify(c, await readBody(c, LIMITS.command));
+      const { message, who } = await identify(c, await readBody(c));
       const device = await requireBound(who);
       const status = message.Status;
       if (typeof status !== 'string' || !['Idle', 'Acknowledged', 'Error', 'CommandFormatError', 'NotNow'].includes(status)) {

@@ -17,7 +17,8 @@ const json = async (res: Response): Promise<any> => res.json();
 const tag = () => Math.random().toString(36).slice(2, 8);
 
 beforeAll(async () => {
-  stack = await startTestStack();
+  // One proxy hop: X-Forwarded-For stands for the client addresses of different people.
+  stack = await startTestStack({ TRUST_PROXY: '1' });
   const domains = await stack.admin('/api/v1/settings/domains', { method: 'PUT', body: JSON.stringify({ domains: ['acme.example', 'Corp.Acme.Example'] }) });
   expect(await json(domains)).toEqual({ domains: ['acme.example', 'corp.acme.example'], deviceEnrollment: false });
 });
@@ -25,13 +26,25 @@ afterAll(() => stack?.stop({ noFailedWorkflows: true }));
 
 async function importUser(password?: string) {
   const managedAppleId = `dev.${tag()}@acme.example`;
+  const email = `${tag()}@personal.example`;
   const res = await stack.admin('/api/v1/users', {
     method: 'POST',
-    body: JSON.stringify({ users: [{ name: 'Directory User', email: `${tag()}@personal.example`, managedAppleId, ...(password ? { password } : {}) }] }),
+    body: JSON.stringify({ users: [{ name: 'Directory User', email, managedAppleId, ...(password ? { password } : {}) }] }),
   });
   expect(res.status).toBe(200);
-  return { managedAppleId, id: (await json(res)).ids[0] as string };
+  return { managedAppleId, email, id: (await json(res)).ids[0] as string };
 }
+
+/** A web sign-in from the client address `from` (through the proxy), not following the redirect. */
+const signIn = (username: string, password: string, from: string) =>
+  fetch(`${stack.baseUrl}/account-enrollment/sign-in`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: stack.baseUrl, 'x-forwarded-for': from },
+    body: new URLSearchParams({ username, password }).toString(),
+  });
+
+const address = () => `198.51.100.${1 + Math.floor(Math.random() * 250)}`;
 
 async function enrollmentsOf(managedAppleId: string) {
   const page = await json(await stack.admin('/api/v1/enrollments?limit=200'));
@@ -89,18 +102,104 @@ describe('account-driven enrollment', () => {
     expect(detail.timeline.map((t: any) => t.to)).toEqual(['invited', 'portal_authenticated', 'profile_issued', 'authenticated', 'enrolled']);
   });
 
-  it('refuses unknown users and domains at discovery with the well-known failure body', async () => {
-    for (const identifier of [`nobody.${tag()}@acme.example`, 'someone@elsewhere.example', 'not-an-account']) {
-      const res = await fetch(`${stack.baseUrl}/.well-known/com.apple.remotemanagement?user-identifier=${encodeURIComponent(identifier)}&model-family=iPhone`);
+  it('asks for a secret even when the invite is open: knowing the address is not enough', async () => {
+    const email = `open.${tag()}@example.com`;
+    const managedAppleId = `open.${tag()}@acme.example`;
+    const res = await stack.admin('/api/v1/enrollments', {
+      method: 'POST',
+      body: JSON.stringify({ user: { name: 'Open User', email }, channel: 'email', ownership: 'personal', authMode: 'open', managedAppleId }),
+    });
+    expect(res.status).toBe(201);
+    const created = await json(res);
+    await stack.smtp.waitFor((m) => m.to.includes(email), 15_000);
+    for (const password of ['anything', 'not the password at all']) {
+      const signIn = await fetch(`${stack.baseUrl}/account-enrollment/sign-in`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: stack.baseUrl },
+        body: new URLSearchParams({ username: managedAppleId, password }).toString(),
+      });
+      expect(signIn.status).toBe(400);
+      expect(signIn.headers.get('location')).toBeNull();
+      expect(await signIn.text()).toContain('The account or password is incorrect.');
+    }
+    const tokens = await stack.database.db.selectFrom('account_tokens').select('id').where('enrollment_id', '=', created.id).execute();
+    expect(tokens).toEqual([]);
+    expect(['created', 'invited']).toContain((await json(await stack.admin(`/api/v1/enrollments/${created.id}`))).status);
+  });
+
+  it('answers every address of a managed domain alike at discovery, and refuses other domains', async () => {
+    const discover = (identifier: string) => fetch(`${stack.baseUrl}/.well-known/com.apple.remotemanagement?user-identifier=${encodeURIComponent(identifier)}&model-family=iPhone`);
+    for (const identifier of ['someone@elsewhere.example', 'not-an-account']) {
+      const res = await discover(identifier);
       expect(res.status).toBe(403);
       expect(res.headers.get('content-type')).toContain('application/json');
       const body = await json(res);
       expect(body).toMatchObject({ code: 'com.apple.well-known.failed' });
       expect(body.message).toEqual(expect.any(String));
     }
+    // Who is in the directory is not discovery's to say: a stranger and a user get the same answer.
     const user = await importUser();
-    const ok = await json(await fetch(`${stack.baseUrl}/.well-known/com.apple.remotemanagement?user-identifier=${user.managedAppleId}&model-family=iPhone`));
-    expect(ok).toEqual({ Servers: [{ Version: 'mdm-byod', BaseURL: `${stack.baseUrl}/account-enrollment` }] });
+    const answers = [];
+    for (const identifier of [user.managedAppleId, `nobody.${tag()}@acme.example`, `someone.${tag()}@corp.acme.example`]) {
+      const res = await discover(identifier);
+      answers.push({ status: res.status, body: await res.text() });
+    }
+    expect(answers[0]!.status).toBe(200);
+    expect(JSON.parse(answers[0]!.body)).toEqual({ Servers: [{ Version: 'mdm-byod', BaseURL: `${stack.baseUrl}/account-enrollment` }] });
+    expect(answers[1]).toEqual(answers[0]);
+    expect(answers[2]).toEqual(answers[0]);
+  });
+
+  it('fails the sign-in of an address nobody has exactly like a wrong password, lockout included', async () => {
+    const user = await importUser('the right password');
+    const stranger = `nobody.${tag()}@acme.example`;
+    const from = address();
+    const answers: Record<string, { status: number; page: string }[]> = { known: [], unknown: [] };
+    for (let i = 0; i < 6; i++) {
+      for (const [who, identifier] of [['known', user.managedAppleId], ['unknown', stranger]] as const) {
+        const res = await signIn(identifier, `guess ${i}`, from);
+        expect(res.headers.get('location')).toBeNull();
+        answers[who]!.push({ status: res.status, page: (await res.text()).replaceAll(identifier, '<account>') });
+      }
+    }
+    expect(answers.known!.map((a) => a.status)).toEqual([400, 400, 400, 400, 423, 423]);
+    expect(answers.unknown).toEqual(answers.known);
+    expect(answers.unknown![0]!.page).toContain('The account or password is incorrect.');
+    expect(await enrollmentsOf(stranger)).toEqual([]);
+  });
+
+  it('locks a stranger\'s wrong passwords to the stranger\'s address; a fresh invite gets the user through a shared one', async () => {
+    const user = await importUser('the right password');
+    const stranger = address();
+    const statuses = [];
+    for (let i = 0; i < 5; i++) statuses.push((await signIn(user.managedAppleId, `guess ${i}`, stranger)).status);
+    expect(statuses).toEqual([400, 400, 400, 400, 423]);
+    // Locked where the guesses came from, even for the right password...
+    expect((await signIn(user.managedAppleId, 'the right password', stranger)).status).toBe(423);
+    // ...but the user, elsewhere, signs in.
+    const home = await signIn(user.managedAppleId, 'the right password', address());
+    expect(home.status).toBe(308);
+    expect(home.headers.get('location')).toMatch(/^apple-remotemanagement-user-login:\/\/authentication-results\?access-token=/);
+
+    // Someone at the user's own address (a shared office network) locks the pair out: the page
+    // shows the way through, a new invitation, whose one-time password gets past the lock.
+    const other = await importUser('another right password');
+    const shared = address();
+    for (let i = 0; i < 5; i++) await signIn(other.managedAppleId, `guess ${i}`, shared);
+    const locked = await signIn(other.managedAppleId, 'another right password', shared);
+    expect(locked.status).toBe(423);
+    expect(await locked.text()).toMatch(/Try again in \d+ minutes?, or ask your IT team to send you a new invitation and sign in with its one-time password/);
+    const created = await stack.admin('/api/v1/enrollments', {
+      method: 'POST',
+      body: JSON.stringify({ user: { name: 'Directory User', email: other.email }, channel: 'email', ownership: 'personal', authMode: 'authenticated', managedAppleId: other.managedAppleId }),
+    });
+    expect(created.status).toBe(201);
+    const invite = parseInvite((await stack.smtp.waitFor((m) => m.to.includes(other.email), 15_000)).text);
+    const through = await signIn(other.managedAppleId, invite.password!, shared);
+    expect(through.status).toBe(308);
+    // Signing in cleared the pair's lock.
+    expect((await signIn(other.managedAppleId, 'another right password', shared)).status).toBe(308);
   });
 
   it('answers the enrollment POST with the challenge unless the bearer is valid', async () => {

@@ -3,7 +3,8 @@
  * tokens (mint, scope, expire, revoke) through the API, each change audited and no secret kept.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashApiToken } from '../../security/api-tokens.js';
+import { ensureAdminToken } from '../../api/auth.js';
+import { generateApiToken, hashApiToken } from '../../security/api-tokens.js';
 import { enrollSimulatedDevice } from '../support/enroll.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
 
@@ -107,6 +108,32 @@ describe('API tokens', () => {
     const bad = await stack.admin('/api/v1/tokens', { method: 'POST', body: JSON.stringify({ name: '', scope: 'root', expiresInDays: 0 }) });
     expect(bad.status).toBe(400);
     expect((await json(bad)).error.details.issues.map((i: any) => i.path).sort()).toEqual(['expiresInDays', 'name', 'scope']);
+  });
+
+  it('replaces the bootstrap token when TANDEM_ADMIN_TOKEN changes, and audits it', async () => {
+    // What every API start does with the configured value (api/main.ts).
+    const [first, second] = [generateApiToken(), generateApiToken()];
+    expect(await ensureAdminToken(stack.database.db, first)).toBe('created');
+    expect((await withToken(first, '/api/v1/tokens')).status).toBe(200);
+    expect(await ensureAdminToken(stack.database.db, first)).toBe('unchanged'); // a restart with the same value
+
+    expect(await ensureAdminToken(stack.database.db, second)).toBe('replaced');
+    const old = await withToken(first, '/api/v1/tokens');
+    expect(old.status).toBe(401);
+    expect((await json(old)).error.code).toBe('invalid_token');
+    expect((await withToken(second, '/api/v1/tokens')).status).toBe(200);
+
+    const bootstrap = (await json(await stack.admin('/api/v1/tokens'))).items.filter((t: any) => t.name === 'bootstrap');
+    const live = bootstrap.filter((t: any) => !t.revokedAt);
+    expect(bootstrap).toHaveLength(2);
+    expect(live).toHaveLength(1);
+    const replaced = bootstrap.find((t: any) => t.revokedAt)!;
+    const entries = await auditOf(`targetType=token&targetId=${live[0].id}`);
+    expect(entries).toEqual([expect.objectContaining({ actor: 'tandem', action: 'token.replace', details: expect.objectContaining({ name: 'bootstrap', replaced: [replaced.id] }) })]);
+    // The other admin tokens are untouched (the stack's own still works), and a value an admin revoked stays revoked.
+    expect((await stack.admin(`/api/v1/tokens/${live[0].id}`, { method: 'DELETE' })).status).toBe(200);
+    expect(await ensureAdminToken(stack.database.db, second)).toBe('revoked');
+    expect((await withToken(second, '/api/v1/tokens')).status).toBe(401);
   });
 
   // Last: it revokes the stack's own admin token.
