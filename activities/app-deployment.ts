@@ -22,8 +22,18 @@ export interface AppDeploymentDeps {
   box: SecretBox;
   organization: string;
   mailer: Mailer;
-  vpp: { baseUrl: string; /** how often to poll VPP's async events */ eventPollMs?: number };
+  vpp: {
+    baseUrl: string;
+    /** how often to poll VPP's async events; default (and production) APPLE_EVENT_POLL_MS */
+    eventPollMs?: number;
+  };
 }
+
+/**
+ * Apple: "While the returned eventStatus is PENDING, wait at least 30 seconds between subsequent
+ * status queries" (Apple Developer documentation, Device Management, "Subscribing to notifications").
+ */
+export const APPLE_EVENT_POLL_MS = 30_000;
 
 type Activities = Omit<AgentActivities, 'pushDevice'> & Pick<EnrollmentActivities, 'agentConfig' | 'releaseLicences'>;
 
@@ -50,7 +60,8 @@ export function appDeploymentActivities(deps: AppDeploymentDeps): Activities {
     return { client: createVppClient({ baseUrl: deps.vpp.baseUrl, sToken: token }), pricingParam: config.agent?.pricingParam ?? 'STDQ' };
   }
 
-  const waitOptions = { pollMs: deps.vpp.eventPollMs ?? 5_000, timeoutMs: 50_000 };
+  // Two polls fit in an activity; a longer PENDING fails the attempt and Temporal sends the (idempotent) request again.
+  const waitOptions = { pollMs: deps.vpp.eventPollMs ?? APPLE_EVENT_POLL_MS, timeoutMs: 50_000 };
 
   async function userOf(enrollmentId: string) {
     return db

@@ -20,8 +20,11 @@
  *   (idHash set, no invitation), otherwise Registered (inviteCode set).
  * - Licences are counted per asset (adamId + pricingParam): associate takes one per user or serial
  *   while any is available, disassociate gives it back; both are idempotent per assignee.
- * - Notifications are not sent (TEST_NOTIFICATION included): reconcile through /status, as Apple
- *   advises anyway.
+ * - A client/config that sets the notification URL or token first POSTs Apple's TEST_NOTIFICATION
+ *   there (`Authorization: Bearer <notificationAuthToken>`) and refuses the configuration (400 /
+ *   9728) unless it is answered 2xx, as Apple's "Subscribing to notifications" describes. Only
+ *   loopback URLs are contacted; any other host is refused the same way. Other notifications are
+ *   not sent: reconcile through /status, as Apple advises anyway.
  *
  * Bounded: bodies ≤ 256 KiB, ≤ 10 000 users, events and assets each, 1000 logged requests.
  */
@@ -69,6 +72,15 @@ export interface VppRequestLogEntry {
   at: Date;
 }
 
+/** A TEST_NOTIFICATION the fake sent while a client/config changed the notification URL or token. */
+export interface VppTestNotification {
+  notificationId: string;
+  url: string;
+  /** what the notification URL answered (0: unreachable) */
+  status: number;
+  at: Date;
+}
+
 export interface FakeVppUser {
   clientUserId: string;
   status: 'Registered' | 'Associated' | 'Retired';
@@ -85,6 +97,8 @@ export interface VppServer {
   orgName: string;
   /** live log, oldest first (bounded) */
   requests: VppRequestLogEntry[];
+  /** the TEST_NOTIFICATIONs sent to notification URLs, oldest first */
+  testNotifications: VppTestNotification[];
   waitForRequest(pred: (r: VppRequestLogEntry) => boolean, timeoutMs?: number): Promise<VppRequestLogEntry>;
   /** every later authenticated call answers 401 / 9621 (token expired) */
   expireToken(): void;
@@ -150,6 +164,7 @@ const MESSAGES: Record<number, string> = {
   9722: 'The Authorization header is malformed; expected "Bearer {sToken}".',
   9726: 'Method not allowed.',
   9727: 'Unsupported content type; expected application/json.',
+  9728: 'The notification URL did not accept the test notification.',
   9729: 'The service is temporarily unavailable.',
 };
 
@@ -235,6 +250,10 @@ export async function startVppServer(opts: VppServerOptions = {}): Promise<VppSe
   const users = new Map<string, FakeVppUser>();
   const assets = new Map<string, AssetRecord>();
   const events = new Map<string, FakeEvent>();
+  const testNotifications: VppTestNotification[] = [];
+  const logTestNotification = (n: VppTestNotification) => {
+    if (testNotifications.push(n) > 1000) testNotifications.shift();
+  };
   let clientConfig: {
     mdmInfo?: { id: string; name: string; metadata?: string };
     notificationUrl?: string;
@@ -378,7 +397,7 @@ export async function startVppServer(opts: VppServerOptions = {}): Promise<VppSe
     };
   }
 
-  function updateClientConfig(body: Record<string, unknown>): HttpAnswer {
+  async function updateClientConfig(body: Record<string, unknown>): Promise<HttpAnswer> {
     const next = { ...clientConfig };
     if (body.mdmInfo !== undefined) {
       const m = body.mdmInfo as Record<string, unknown> | null;
@@ -406,8 +425,40 @@ export async function startVppServer(opts: VppServerOptions = {}): Promise<VppSe
       }
       next.subscribedNotificationTypes = [...new Set(types as string[])];
     }
+    // As Apple does: a new notification URL or token is tested before the configuration is kept.
+    const changesNotifications = body.notificationUrl !== undefined || body.notificationAuthToken !== undefined;
+    if (changesNotifications && next.notificationUrl) {
+      const failure = await sendTestNotification(next.notificationUrl, next.notificationAuthToken);
+      if (failure) return appleError(400, 9728, `${MESSAGES[9728]} ${failure}`);
+    }
     clientConfig = next;
     return new HttpAnswer(200, clientConfigBody());
+  }
+
+  /**
+   * Apple's TEST_NOTIFICATION: POSTed to the notification URL with the notification token as a
+   * bearer token; anything but a 2xx refuses the configuration. Returns why it failed, if it did.
+   * Only loopback URLs are ever contacted: this fake never sends traffic off the machine.
+   */
+  async function sendTestNotification(url: string, token: string | undefined): Promise<string | undefined> {
+    const target = new URL(url);
+    if (!['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname)) return `(the sandbox delivers notifications to loopback URLs only, not ${target.host})`;
+    const notification = { notification: {}, notificationId: randomUUID(), notificationType: 'TEST_NOTIFICATION', uId };
+    try {
+      const res = await fetch(target, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify(notification),
+        redirect: 'manual',
+        signal: AbortSignal.timeout(10_000),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      logTestNotification({ notificationId: notification.notificationId, url, status: res.status, at: new Date() });
+      return res.ok ? undefined : `(the test notification was answered ${res.status})`;
+    } catch (err) {
+      logTestNotification({ notificationId: notification.notificationId, url, status: 0, at: new Date() });
+      return `(the test notification could not be delivered: ${(err as Error).message})`;
+    }
   }
 
   function paged<T>(items: T[], query: URLSearchParams, key: string): HttpAnswer {
@@ -688,6 +739,7 @@ export async function startVppServer(opts: VppServerOptions = {}): Promise<VppSe
     sToken,
     orgName,
     requests: recorder.items,
+    testNotifications,
     waitForRequest: recorder.waitFor,
     expireToken() {
       tokenState = 'expired';
