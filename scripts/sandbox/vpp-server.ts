@@ -20,6 +20,12 @@
  *   (idHash set, no invitation), otherwise Registered (inviteCode set).
  * - Licences are counted per asset (adamId + pricingParam): associate takes one per user or serial
  *   while any is available, disassociate gives it back; both are idempotent per assignee.
+ * - Installing (`installCheck`, asked by the simulated iPhone): a device licence installs on the
+ *   device with that serial number; a user licence only on a device signed in with the Managed
+ *   Apple Account its VPP user is Associated with. A Registered user's licence (invitation never
+ *   accepted) is refused with 9619 "License not associated.", and a device no licence reaches with
+ *   9610 "License not found." (numbers and wording from Apple's "Interpreting error codes"; how
+ *   exactly a real iPhone reports the refusal is not documented by Apple).
  * - A client/config that sets the notification URL or token first POSTs Apple's TEST_NOTIFICATION
  *   there (`Authorization: Bearer <notificationAuthToken>`) and refuses the configuration (400 /
  *   9728) unless it is answered 2xx, as Apple's "Subscribing to notifications" describes. Only
@@ -72,6 +78,17 @@ export interface VppRequestLogEntry {
   at: Date;
 }
 
+export interface InstallingDevice {
+  /** only a device-enrolled device reveals one */
+  serialNumber?: string;
+  /** the Managed Apple Account signed in on the device (User Enrollment) */
+  managedAppleId?: string;
+}
+
+export type InstallVerdict =
+  | { installable: true; licence: 'device' | 'user' }
+  | { installable: false; errorNumber: number; errorMessage: string };
+
 /** A TEST_NOTIFICATION the fake sent while a client/config changed the notification URL or token. */
 export interface VppTestNotification {
   notificationId: string;
@@ -117,6 +134,12 @@ export interface VppServer {
   licensesOf(clientUserId: string): { adamId: string; pricingParam: string }[];
   assignedCount(adamId: string, pricingParam?: string): number;
   user(clientUserId: string): FakeVppUser | undefined;
+  /**
+   * What the App Store decides when a device asks to install `adamId` with a volume-purchase licence
+   * (InstallApplication, PurchaseMethod 1), from what that device knows: its serial number (Device
+   * Enrollment) and the Managed Apple Account signed in on it. The simulated iPhone calls this.
+   */
+  installCheck(adamId: string, device: InstallingDevice): InstallVerdict;
   stop(): Promise<void>;
 }
 
@@ -166,6 +189,9 @@ const MESSAGES: Record<number, string> = {
   9727: 'Unsupported content type; expected application/json.',
   9728: 'The notification URL did not accept the test notification.',
   9729: 'The service is temporarily unavailable.',
+  // Install-time refusals (installCheck); Apple's wording from "Interpreting error codes".
+  9610: 'License not found.',
+  9619: 'License not associated.',
 };
 
 type Route = 'service/config' | 'client/config' | 'users' | 'users/create' | 'assets' | 'assets/associate' | 'assets/disassociate' | 'status';
@@ -781,6 +807,18 @@ export async function startVppServer(opts: VppServerOptions = {}): Promise<VppSe
       sweep();
       const u = users.get(clientUserId);
       return u ? { ...u } : undefined;
+    },
+    installCheck(adamId, device) {
+      sweep();
+      const held = [...assets.values()].filter((a) => a.adamId === adamId);
+      if (device.serialNumber && held.some((a) => a.assignees.has(`s:${device.serialNumber}`))) return { installable: true, licence: 'device' };
+      // A user licence reaches a device only through the Apple Account the VPP user is associated
+      // with: a Registered user (invited, never associated) has none, so its licence never installs.
+      const account = device.managedAppleId?.toLowerCase();
+      const associated = account ? [...users.values()].find((u) => u.status === 'Associated' && u.managedAppleId?.toLowerCase() === account) : undefined;
+      if (associated && held.some((a) => a.assignees.has(`u:${associated.clientUserId}`))) return { installable: true, licence: 'user' };
+      const refusal = associated ? 9610 : 9619;
+      return { installable: false, errorNumber: refusal, errorMessage: MESSAGES[refusal]! };
     },
     async stop() {
       recorder.cancelWaiters('server stopped');
