@@ -21,6 +21,20 @@ const ApnsUpload = z
   ])
   .openapi('ApnsUpload');
 
+const ApnsTopicChanged = z
+  .object({
+    error: z.object({
+      code: z.literal('apns_topic_changed'),
+      message: z.string(),
+      details: z.object({
+        currentTopic: z.string().openapi({ description: 'the topic every enrolled device was given' }),
+        newTopic: z.string().openapi({ description: "the uploaded certificate's topic" }),
+        enrolledDevices: z.number().int().openapi({ description: 'devices enrolled under the current topic, which would have to enroll again' }),
+      }),
+    }),
+  })
+  .openapi('ApnsTopicChanged');
+
 const ApnsStatus = z
   .object({
     topic: z.string(),
@@ -51,9 +65,11 @@ const putRoute = createRoute({
   responses: {
     200: { description: 'Stored; the topic is read from the certificate', content: { 'application/json': { schema: ApnsStatus } } },
     400: jsonError('Invalid request'),
-    409: jsonError(
-      'apns_topic_changed: the certificate is for another topic than the current one (a new certificate rather than a renewal). details: currentTopic, newTopic, enrolledDevices (the devices that would be lost). Renew the current certificate with the same Apple Account at identity.apple.com, or send replaceTopic: true.',
-    ),
+    409: {
+      description:
+        'The certificate is for another topic than the current one (a new certificate, not a renewal): every enrolled device would be lost. Renew the current certificate with the same Apple Account at identity.apple.com, or send replaceTopic: true.',
+      content: { 'application/json': { schema: ApnsTopicChanged } },
+    },
     422: jsonError('Not a usable MDM push certificate'),
   },
 });
