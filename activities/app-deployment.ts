@@ -199,9 +199,8 @@ export function appDeploymentActivities(deps: AppDeploymentDeps): Activities {
       if (!held.length) return { released: 0 };
       const device = await deviceOf(enrollmentId);
       let assignee: { clientUserIds: string[] } | { serialNumbers: string[] };
-      if (device?.kind === 'device') {
-        // A device licence belongs to this device alone.
-        if (!device.serial_number) throw ApplicationFailure.nonRetryable('a device licence is held but no serial number is stored', 'VppRejected');
+      if (device?.kind === 'device' && device.serial_number) {
+        // A device licence belongs to this device alone (assignLicence gives one only with a serial).
         assignee = { serialNumbers: [device.serial_number] };
       } else {
         const user = await userOf(enrollmentId);
@@ -211,6 +210,8 @@ export function appDeploymentActivities(deps: AppDeploymentDeps): Activities {
           .where('user_id', '=', user.id)
           .where('id', '!=', enrollmentId)
           .where('status', 'in', ['enrolled', 'inactive', 'authenticated', 'profile_issued'])
+          // a device-enrolled device of the same person holds a device licence, not this one
+          .where((eb) => eb.or([eb('enrollment_type', 'is', null), eb('enrollment_type', '!=', 'device')]))
           .executeTakeFirst();
         if (others) {
           log.info('licence kept: the user has another enrollment', { enrollmentId });
