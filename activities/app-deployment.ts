@@ -1,7 +1,13 @@
 /**
- * Apps and Books (VPP) deployment of the agent app: user licences (User Enrollment has no serial
- * number, so device licences are impossible), InstallApplication with PurchaseMethod 1, status from
- * the device's ManagedApplicationList answers, reminders, and licence release on disenrollment.
+ * Apps and Books (VPP) deployment of the agent app, InstallApplication with PurchaseMethod 1, status
+ * from the device's ManagedApplicationList answers, reminders, and licence release on disenrollment.
+ *
+ * Which licence a device gets depends on how it enrolled:
+ * - User Enrollment: a user licence, for a VPP user created with the Managed Apple Account (so it is
+ *   Associated at once). A user-enrolled device never reveals its serial number.
+ * - Device Enrollment: a device licence for the serial number the device reported (Authenticate or
+ *   DeviceInformation). There is no Managed Apple Account to associate a VPP user with, and a
+ *   Registered user's licence never installs. The app must be `deviceAssignable`.
  *
  * appDeploymentWorkflow uses the combined steps (licenseApp, installApp, recheckApp): each records
  * the status, queues the command and pushes in one activity, and the device's answers come back
@@ -27,8 +33,18 @@ export interface AppDeploymentDeps {
   box: SecretBox;
   organization: string;
   mailer: Mailer;
-  vpp: { baseUrl: string; /** how often to poll VPP's async events */ eventPollMs?: number };
+  vpp: {
+    baseUrl: string;
+    /** how often to poll VPP's async events; default (and production) APPLE_EVENT_POLL_MS */
+    eventPollMs?: number;
+  };
 }
+
+/**
+ * Apple: "While the returned eventStatus is PENDING, wait at least 30 seconds between subsequent
+ * status queries" (Apple Developer documentation, Device Management, "Subscribing to notifications").
+ */
+export const APPLE_EVENT_POLL_MS = 30_000;
 
 type Activities = Omit<AgentActivities, 'pushDevice'> & AppActivities & Pick<EnrollmentActivities, 'agentConfig' | 'releaseLicences'>;
 /** The APNs push (the device-command activities'), so one activity can queue a command and push. */
@@ -60,7 +76,18 @@ export function appDeploymentActivities(deps: AppDeploymentDeps, push?: PushDevi
     return { client: createVppClient({ baseUrl: deps.vpp.baseUrl, sToken: token }), pricingParam: config.agent?.pricingParam ?? 'STDQ' };
   }
 
-  const waitOptions = { pollMs: deps.vpp.eventPollMs ?? 5_000, timeoutMs: 50_000 };
+  // Two polls fit in an activity; a longer PENDING fails the attempt and Temporal sends the (idempotent) request again.
+  const waitOptions = { pollMs: deps.vpp.eventPollMs ?? APPLE_EVENT_POLL_MS, timeoutMs: 50_000 };
+
+  /** How the device enrolled and, for Device Enrollment only, the serial number it reported. */
+  async function deviceOf(enrollmentId: string) {
+    return db
+      .selectFrom('devices as d')
+      .leftJoin('device_hardware_ids as h', 'h.device_id', 'd.id')
+      .select(['d.kind', 'h.serial_number'])
+      .where('d.enrollment_id', '=', enrollmentId)
+      .executeTakeFirst();
+  }
 
   async function userOf(enrollmentId: string) {
     return db
@@ -92,16 +119,31 @@ export function appDeploymentActivities(deps: AppDeploymentDeps, push?: PushDevi
 
     async assignLicence({ enrollmentId, adamId }) {
       const { client, pricingParam } = await vpp();
-      const user = await userOf(enrollmentId);
+      const [user, device] = await Promise.all([userOf(enrollmentId), deviceOf(enrollmentId)]);
       try {
-        // Supplying the Managed Apple ID associates the VPP user at once (no invitation email).
-        const created = await client.createUsers([{ clientUserId: user.id, ...(user.managed_apple_id ? { managedAppleId: user.managed_apple_id } : {}) }]);
-        await client.waitForEvent(created.eventId, waitOptions).catch((err: unknown) => {
-          if (!alreadyExists(err)) throw err; // a second deployment for the same user
-        });
-        const associated = await client.associateAssets({ assets: [{ adamId, pricingParam }], clientUserIds: [user.id] }, { forUserEnrollment: user.enrollment_type === 'user' });
-        await client.waitForEvent(associated.eventId, waitOptions);
+        if (device?.kind === 'device') {
+          if (!device.serial_number) {
+            // Retried by Temporal: the DeviceInformation answer that carries it is on its way.
+            throw ApplicationFailure.create({ message: 'the device has not reported its serial number yet', type: 'SerialNumberPending' });
+          }
+          const associated = await client.associateAssets({ assets: [{ adamId, pricingParam }], serialNumbers: [device.serial_number] });
+          await client.waitForEvent(associated.eventId, waitOptions);
+        } else {
+          // Supplying the Managed Apple ID associates the VPP user at once (no invitation email).
+          const created = await client.createUsers([{ clientUserId: user.id, ...(user.managed_apple_id ? { managedAppleId: user.managed_apple_id } : {}) }]);
+          await client.waitForEvent(created.eventId, waitOptions).catch((err: unknown) => {
+            if (!alreadyExists(err)) throw err; // a second deployment for the same user
+          });
+          const associated = await client.associateAssets({ assets: [{ adamId, pricingParam }], clientUserIds: [user.id] }, { forUserEnrollment: true });
+          await client.waitForEvent(associated.eventId, waitOptions);
+        }
       } catch (err) {
+        if (err instanceof VppError && err.errorNumber === 9707) {
+          throw ApplicationFailure.nonRetryable(
+            `App ${adamId} cannot be licensed to devices (not deviceAssignable in Apps and Books), and a device-enrolled device can only use a device licence. (${err.message})`,
+            'VppRejected',
+          );
+        }
         asFailure(err);
       }
       await db.updateTable('app_deployments').set({ licence: 'assigned', updated_at: sql`now()` }).where('enrollment_id', '=', enrollmentId).where('adam_id', '=', adamId).execute();
@@ -112,7 +154,7 @@ export function appDeploymentActivities(deps: AppDeploymentDeps, push?: PushDevi
       const commandUuid = await enqueueCommand(db, box, {
         deviceId: device.id,
         requestType: 'InstallApplication',
-        // User-based licence; remove the app and its data when the device leaves management.
+        // A volume-purchase licence (the user's or the device's); remove the app and its data when the device leaves management.
         params: { iTunesStoreID: Number(adamId), Options: { PurchaseMethod: 1 }, ManagementFlags: 1 },
         idempotencyKey,
         requestedBy: 'agent-deployment',
@@ -216,24 +258,34 @@ export function appDeploymentActivities(deps: AppDeploymentDeps, push?: PushDevi
     },
 
     async releaseLicences({ enrollmentId }) {
-      const user = await userOf(enrollmentId);
-      const others = await db
-        .selectFrom('enrollments')
-        .select('id')
-        .where('user_id', '=', user.id)
-        .where('id', '!=', enrollmentId)
-        .where('status', 'in', ['enrolled', 'inactive', 'authenticated', 'profile_issued'])
-        .executeTakeFirst();
       const held = await db.selectFrom('app_deployments').select(['adam_id']).where('enrollment_id', '=', enrollmentId).where('licence', '=', 'assigned').execute();
       if (!held.length) return { released: 0 };
-      if (others) {
-        log.info('licence kept: the user has another enrollment', { enrollmentId });
-        await db.updateTable('app_deployments').set({ licence: 'released' }).where('enrollment_id', '=', enrollmentId).execute();
-        return { released: 0 };
+      const device = await deviceOf(enrollmentId);
+      let assignee: { clientUserIds: string[] } | { serialNumbers: string[] };
+      if (device?.kind === 'device' && device.serial_number) {
+        // A device licence belongs to this device alone (assignLicence gives one only with a serial).
+        assignee = { serialNumbers: [device.serial_number] };
+      } else {
+        const user = await userOf(enrollmentId);
+        const others = await db
+          .selectFrom('enrollments')
+          .select('id')
+          .where('user_id', '=', user.id)
+          .where('id', '!=', enrollmentId)
+          .where('status', 'in', ['enrolled', 'inactive', 'authenticated', 'profile_issued'])
+          // a device-enrolled device of the same person holds a device licence, not this one
+          .where((eb) => eb.or([eb('enrollment_type', 'is', null), eb('enrollment_type', '!=', 'device')]))
+          .executeTakeFirst();
+        if (others) {
+          log.info('licence kept: the user has another enrollment', { enrollmentId });
+          await db.updateTable('app_deployments').set({ licence: 'released' }).where('enrollment_id', '=', enrollmentId).execute();
+          return { released: 0 };
+        }
+        assignee = { clientUserIds: [user.id] };
       }
       const { client, pricingParam } = await vpp();
       try {
-        const event = await client.disassociateAssets({ assets: held.map((h) => ({ adamId: h.adam_id, pricingParam })), clientUserIds: [user.id] });
+        const event = await client.disassociateAssets({ assets: held.map((h) => ({ adamId: h.adam_id, pricingParam })), ...assignee });
         await client.waitForEvent(event.eventId, waitOptions);
       } catch (err) {
         asFailure(err);

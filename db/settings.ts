@@ -33,6 +33,29 @@ export interface ApnsSettings {
   sandbox: boolean;
 }
 
+/** A push certificate for another topic than the one every enrolled device was given. */
+export class ApnsTopicChangedError extends Error {
+  constructor(
+    readonly currentTopic: string,
+    readonly newTopic: string,
+    readonly enrolledDevices: number,
+  ) {
+    super(`the push certificate's topic ${newTopic} differs from the current ${currentTopic} (${enrolledDevices} enrolled devices)`);
+    this.name = 'ApnsTopicChangedError';
+  }
+}
+
+/** Devices that took the current topic from their profile and would be lost with a new one. */
+async function countDevicesOnTopic(db: Db): Promise<number> {
+  const row = await db
+    .selectFrom('devices as d')
+    .innerJoin('enrollments as e', 'e.id', 'd.enrollment_id')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('e.status', 'in', ['authenticated', 'enrolled', 'inactive', 'disenrolling'])
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
 export class SettingsStore {
   readonly #secrets: SecretStore;
 
@@ -53,7 +76,12 @@ export class SettingsStore {
     return settings && key ? { ...settings, keyPem: key.toString('utf8') } : undefined;
   }
 
-  async putApns(cred: CertificateAndKey, { sandbox = false } = {}): Promise<ApnsSettings> {
+  /**
+   * Stores the push certificate and its key in one transaction. A certificate for another topic
+   * than the current one is refused (ApnsTopicChangedError) unless `replaceTopic` is set: every
+   * device enrolled under the old topic can no longer be pushed and must enroll again.
+   */
+  async putApns(cred: CertificateAndKey, { sandbox = false, replaceTopic = false } = {}): Promise<ApnsSettings> {
     const info = describeCertificate(cred.certPem);
     if (!info.uid) throw new Error('the certificate has no UID: it is not an Apple MDM push certificate');
     const settings: ApnsSettings = {
@@ -65,8 +93,16 @@ export class SettingsStore {
       uploadedAt: new Date().toISOString(),
       sandbox,
     };
-    await this.#secrets.put('apns.private-key', cred.keyPem);
-    await writeSetting(this.db, 'apns', settings as unknown as Record<string, unknown>);
+    await this.db.transaction().execute(async (trx) => {
+      // Locks the current certificate's row so two uploads cannot both pass the topic check.
+      const current = await trx.selectFrom('settings').select('value').where('key', '=', 'apns').forUpdate().executeTakeFirst();
+      const currentTopic = (current?.value as ApnsSettings | undefined)?.topic;
+      if (currentTopic && currentTopic !== settings.topic && !replaceTopic) {
+        throw new ApnsTopicChangedError(currentTopic, settings.topic, await countDevicesOnTopic(trx));
+      }
+      await new SecretStore(trx, this.box).put('apns.private-key', cred.keyPem);
+      await writeSetting(trx, 'apns', settings as unknown as Record<string, unknown>);
+    });
     return settings;
   }
 

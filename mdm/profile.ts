@@ -70,7 +70,8 @@ export function buildEnrollmentProfile(opts: EnrollmentProfileOptions): Record<s
     IdentityCertificateUUID: identity.PayloadUUID,
     SignMessage: true,
     CheckOutWhenRemoved: true,
-    ServerCapabilities: ['com.apple.mdm.token'],
+    // No ServerCapabilities: `com.apple.mdm.token` would promise GetToken, which the check-in
+    // endpoint refuses (400). Advertise a capability only once it is served.
     ...enrollmentModeKeys(opts),
   });
 

@@ -15,7 +15,10 @@ export interface DeliveryOverrides {
   publicUrl: string;
   /** the local APNs sink in sandbox mode and tests */
   apns?: { origin: string; ca?: string };
-  /** how often to poll Apps and Books async events (tests: fast) */
+  /**
+   * How often to poll Apps and Books async events: honoured only when NODE_ENV=test. Everywhere
+   * else Tandem waits the 30 s between polls that Apple asks for.
+   */
   vppEventPollMs?: number;
 }
 
@@ -39,6 +42,6 @@ export function activityDepsFromEnv(env: Env, db: Db, box: SecretBox, o: Deliver
     sms,
     apns: o.apns ?? { origin: env.APNS_ORIGIN },
     identity: { validityMs: env.TANDEM_IDENTITY_VALIDITY, renewAtPercent: env.TANDEM_IDENTITY_RENEW_AT },
-    vpp: { baseUrl: env.VPP_API_URL, ...(o.vppEventPollMs ? { eventPollMs: o.vppEventPollMs } : {}) },
+    vpp: { baseUrl: env.VPP_API_URL, ...(o.vppEventPollMs && env.NODE_ENV === 'test' ? { eventPollMs: o.vppEventPollMs } : {}) },
   };
 }

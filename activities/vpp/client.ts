@@ -61,7 +61,12 @@ export interface ClientConfig {
 
 export interface ClientConfigUpdate {
   mdmInfo?: MdmInfo;
-  /** https; Apple sends a TEST_NOTIFICATION there and rejects the config (9728) unless it gets a 2xx */
+  /**
+   * https; during this very call Apple POSTs a TEST_NOTIFICATION there, with `notificationAuthToken`
+   * as the bearer token, and rejects the config (9728) unless it gets a 2xx ("Subscribing to
+   * notifications", developer.apple.com/documentation/devicemanagement/subscribing-to-notifications):
+   * the receiver must accept the new token before the call returns.
+   */
   notificationUrl?: string;
   notificationAuthToken?: string;
   notificationTypes?: VppNotificationType[];
@@ -155,7 +160,7 @@ export interface VppEventStatus {
 }
 
 export interface WaitForEventOptions {
-  /** pause between polls while PENDING; Apple asks for ≥ 30 s (the default) */
+  /** pause between polls while PENDING; Apple asks for ≥ 30 s ("Subscribing to notifications"), the default */
   pollMs?: number;
   /** give up after this long (default 10 min, after which Apple says to resend the request) */
   timeoutMs?: number;

@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { SettingsStore, type ApnsSettings } from '../../db/settings.js';
+import { ApnsTopicChangedError, SettingsStore, type ApnsSettings } from '../../db/settings.js';
 import { describeCertificate, fromPkcs12, keyMatchesCertificate, type CertificateAndKey } from '../../mdm/certificates.js';
 import type { AppDeps } from '../app.js';
 import { ApiError } from '../errors.js';
@@ -12,12 +12,30 @@ import { fixedByPushCertificate } from '../../domain/attention.js';
 const EXPIRY_WARNING_DAYS = 30;
 const DAY = 86_400_000;
 
+const replaceTopic = z.boolean().default(false).openapi({
+  description:
+    'Accept a certificate whose topic differs from the current one. Every device enrolled under the old topic can no longer be reached and must enroll again; without this, such an upload is refused with 409 apns_topic_changed.',
+});
 const ApnsUpload = z
   .union([
-    z.object({ certificate: z.string().min(1).max(20_000).openapi({ description: 'PEM certificate' }), privateKey: z.string().min(1).max(20_000).openapi({ description: 'PEM private key' }) }),
-    z.object({ pkcs12: z.base64().max(40_000).openapi({ description: '.p12 file, base64' }), password: z.string().max(200) }),
+    z.object({ certificate: z.string().min(1).max(20_000).openapi({ description: 'PEM certificate' }), privateKey: z.string().min(1).max(20_000).openapi({ description: 'PEM private key' }), replaceTopic }),
+    z.object({ pkcs12: z.base64().max(40_000).openapi({ description: '.p12 file, base64' }), password: z.string().max(200), replaceTopic }),
   ])
   .openapi('ApnsUpload');
+
+const ApnsTopicChanged = z
+  .object({
+    error: z.object({
+      code: z.literal('apns_topic_changed'),
+      message: z.string(),
+      details: z.object({
+        currentTopic: z.string().openapi({ description: 'the topic every enrolled device was given' }),
+        newTopic: z.string().openapi({ description: "the uploaded certificate's topic" }),
+        enrolledDevices: z.number().int().openapi({ description: 'devices enrolled under the current topic, which would have to enroll again' }),
+      }),
+    }),
+  })
+  .openapi('ApnsTopicChanged');
 
 const ApnsStatus = z
   .object({
@@ -49,6 +67,11 @@ const putRoute = createRoute({
   responses: {
     200: { description: 'Stored; the topic is read from the certificate', content: { 'application/json': { schema: ApnsStatus } } },
     400: jsonError('Invalid request'),
+    409: {
+      description:
+        'The certificate is for another topic than the current one (a new certificate, not a renewal): every enrolled device would be lost. Renew the current certificate with the same Apple Account at identity.apple.com, or send replaceTopic: true.',
+      content: { 'application/json': { schema: ApnsTopicChanged } },
+    },
     422: jsonError('Not a usable MDM push certificate'),
   },
 });
@@ -80,8 +103,19 @@ export function settingsRoutes(deps: AppDeps) {
     }
     if (!keyMatchesCertificate(cred.certPem, cred.keyPem)) throw new ApiError(422, 'key_mismatch', 'The private key does not belong to this certificate.');
     if (info.notAfter.getTime() <= Date.now()) throw new ApiError(422, 'certificate_expired', `The certificate expired on ${info.notAfter.toISOString()}.`);
-    const saved = await store.putApns(cred);
-    await recordAudit(deps.db, { actor: c.get('actor').name, action: 'settings.apns.update', targetType: 'settings', targetId: 'apns', details: { topic: saved.topic, notAfter: saved.notAfter }, requestId: c.get('requestId') });
+    let saved: ApnsSettings;
+    try {
+      saved = await store.putApns(cred, { replaceTopic: body.replaceTopic });
+    } catch (err) {
+      if (!(err instanceof ApnsTopicChangedError)) throw err;
+      throw new ApiError(
+        409,
+        'apns_topic_changed',
+        `This certificate is for topic ${err.newTopic}, but the current one is ${err.currentTopic}: ${err.enrolledDevices} enrolled device(s) use the current topic and would have to enroll again. Renew the current certificate at identity.apple.com with the same Apple Account to keep its topic, or send "replaceTopic": true to replace it anyway.`,
+        { currentTopic: err.currentTopic, newTopic: err.newTopic, enrolledDevices: err.enrolledDevices },
+      );
+    }
+    await recordAudit(deps.db, { actor: c.get('actor').name, action: 'settings.apns.update', targetType: 'settings', targetId: 'apns', details: { topic: saved.topic, notAfter: saved.notAfter, ...(body.replaceTopic ? { replaceTopic: true } : {}) }, requestId: c.get('requestId') });
     // Enrollments waiting for a working push certificate resume by themselves.
     if (await resumeAttention(deps.db, fixedByPushCertificate, 'push_certificate', c.get('requestId'))) void deps.relay.kick();
     return c.json(status(saved), 200);

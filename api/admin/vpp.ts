@@ -24,6 +24,17 @@ import { limitBody } from '../body-limit.js';
 const security = [{ bearerAuth: [] }];
 const DAY = 86_400_000;
 
+/**
+ * The bearer token Apple sends on every notification, and the one being configured. During
+ * `POST /client/config` Apple sends a TEST_NOTIFICATION to the new URL with the new token and keeps
+ * the configuration only if it is answered 2xx (Apple Developer documentation, Device Management,
+ * "Subscribing to notifications" and "Client Config":
+ * developer.apple.com/documentation/devicemanagement/subscribing-to-notifications). So the new
+ * token is accepted as "pending" from before that call until the call confirms it.
+ */
+const NOTIFICATION_TOKEN = 'vpp.notification-token';
+const PENDING_NOTIFICATION_TOKEN = 'vpp.notification-token.pending';
+
 const VppUpload = z
   .object({
     sToken: z.string().min(20).max(10_000).optional().openapi({ description: 'the content token from Apple Business Manager (Apps and Books), as downloaded; omit to keep the current one' }),
@@ -64,7 +75,7 @@ const putVpp = createRoute({
   request: { body: { required: true, content: { 'application/json': { schema: VppUpload } } } },
   responses: {
     200: { description: 'Stored', content: { 'application/json': { schema: VppStatus } } },
-    422: jsonError('Not a usable content token (malformed, expired, or refused by Apple)'),
+    422: jsonError('Not a usable content token (malformed, expired, or refused by Apple), or Apple could not deliver its test notification to /vpp/notifications (vpp_notification_url_refused)'),
     502: jsonError('Apple could not be reached'),
   },
 });
@@ -115,13 +126,19 @@ export function vppAdminRoutes(deps: AppDeps) {
     try {
       const client = createVppClient({ baseUrl: deps.env.VPP_API_URL, sToken });
       const serviceConfig = await client.getServiceConfig();
+      // Apple tests the notification URL with the new token inside the next call: accept it now.
+      await secrets.put(PENDING_NOTIFICATION_TOKEN, notificationAuthToken);
       // Claim the location for this Tandem and have Apple notify us (licence counts, async results).
       await client.updateClientConfig({
         mdmInfo: { id: `tandem:${new URL(deps.publicUrl).host}`, name: `Tandem (${deps.env.TANDEM_ORGANIZATION})` },
         notificationUrl: new URL('/vpp/notifications', deps.publicUrl).href,
         notificationAuthToken,
       });
-      await secrets.put('vpp.notification-token', notificationAuthToken);
+      await deps.db.transaction().execute(async (trx) => {
+        const confirmed = new SecretStore(trx, deps.box);
+        await confirmed.put(NOTIFICATION_TOKEN, notificationAuthToken);
+        await confirmed.delete(PENDING_NOTIFICATION_TOKEN);
+      });
       const settings: VppSettings = {
         orgName: parsed.orgName,
         expiresAt: parsed.expDate.toISOString(),
@@ -136,6 +153,15 @@ export function vppAdminRoutes(deps: AppDeps) {
       void deps.relay.kick();
       return c.json(status(settings), 200);
     } catch (err) {
+      // Apple kept the old configuration: the token it was offered must not open the door later.
+      if ((await secrets.get(PENDING_NOTIFICATION_TOKEN))?.toString('utf8') === notificationAuthToken) await secrets.delete(PENDING_NOTIFICATION_TOKEN);
+      if (err instanceof VppError && err.errorNumber === 9728) {
+        throw new ApiError(
+          422,
+          'vpp_notification_url_refused',
+          `Apple could not deliver its test notification to ${new URL('/vpp/notifications', deps.publicUrl).href}: make that URL reachable from the Internet over HTTPS (PUBLIC_URL), then upload again. (${err.message})`,
+        );
+      }
       if (err instanceof VppError && err.kind === 'token_invalid') throw new ApiError(422, 'vpp_token_refused', `Apple refused the content token: ${err.message}`);
       if (err instanceof VppError) throw new ApiError(502, 'vpp_unavailable', `Apps and Books answered: ${err.message}`);
       throw err;
@@ -176,9 +202,14 @@ export function vppNotificationRoutes(deps: AppDeps) {
   const app = new Hono();
   const secrets = new SecretStore(deps.db, deps.box);
   app.post('/notifications', limitBody(64 * 1024), async (c) => {
-    const expected = (await secrets.get('vpp.notification-token'))?.toString('utf8');
+    // The confirmed token, and the one an upload is offering Apple right now (its test notification).
+    const accepted = (await Promise.all([secrets.get(NOTIFICATION_TOKEN), secrets.get(PENDING_NOTIFICATION_TOKEN)]))
+      .filter((t): t is Buffer => t !== undefined)
+      .map((t) => t.toString('utf8'));
     const given = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1] ?? '';
-    if (!expected || !timingSafeEqual(sha(given), sha(expected))) {
+    // Every candidate is compared, so the answer's timing does not tell which one matched.
+    const matches = accepted.map((expected) => timingSafeEqual(sha(given), sha(expected)));
+    if (!matches.includes(true)) {
       return c.json({ error: { code: 'invalid_notification_token', message: 'The notification token does not match.' } }, 403);
     }
     const body = (await c.req.json().catch(() => undefined)) as { notificationId?: unknown; notificationType?: unknown } | undefined;

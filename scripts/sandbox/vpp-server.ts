@@ -21,8 +21,17 @@
  *   (idHash set, no invitation), otherwise Registered (inviteCode set).
  * - Licences are counted per asset (adamId + pricingParam): associate takes one per user or serial
  *   while any is available, disassociate gives it back; both are idempotent per assignee.
- * - Notifications are not sent (TEST_NOTIFICATION included): reconcile through /status, as Apple
- *   advises anyway.
+ * - Installing (`installCheck`, asked by the simulated iPhone): a device licence installs on the
+ *   device with that serial number; a user licence only on a device signed in with the Managed
+ *   Apple Account its VPP user is Associated with. A Registered user's licence (invitation never
+ *   accepted) is refused with 9619 "License not associated.", and a device no licence reaches with
+ *   9610 "License not found." (numbers and wording from Apple's "Interpreting error codes"; how
+ *   exactly a real iPhone reports the refusal is not documented by Apple).
+ * - A client/config that sets the notification URL or token first POSTs Apple's TEST_NOTIFICATION
+ *   there (`Authorization: Bearer <notificationAuthToken>`) and refuses the configuration (400 /
+ *   9728) unless it is answered 2xx, as Apple's "Subscribing to notifications" describes. Only
+ *   loopback URLs are contacted; any other host is refused the same way. Other notifications are
+ *   not sent: reconcile through /status, as Apple advises anyway.
  *
  * Bounded: bodies ≤ 256 KiB, ≤ 10 000 users, events and assets each, 1000 logged requests.
  */
@@ -70,6 +79,26 @@ export interface VppRequestLogEntry {
   at: Date;
 }
 
+export interface InstallingDevice {
+  /** only a device-enrolled device reveals one */
+  serialNumber?: string;
+  /** the Managed Apple Account signed in on the device (User Enrollment) */
+  managedAppleId?: string;
+}
+
+export type InstallVerdict =
+  | { installable: true; licence: 'device' | 'user' }
+  | { installable: false; errorNumber: number; errorMessage: string };
+
+/** A TEST_NOTIFICATION the fake sent while a client/config changed the notification URL or token. */
+export interface VppTestNotification {
+  notificationId: string;
+  url: string;
+  /** what the notification URL answered (0: unreachable) */
+  status: number;
+  at: Date;
+}
+
 export interface FakeVppUser {
   clientUserId: string;
   status: 'Registered' | 'Associated' | 'Retired';
@@ -86,6 +115,8 @@ export interface VppServer {
   orgName: string;
   /** live log, oldest first (bounded) */
   requests: VppRequestLogEntry[];
+  /** the TEST_NOTIFICATIONs sent to notification URLs, oldest first */
+  testNotifications: VppTestNotification[];
   waitForRequest(pred: (r: VppRequestLogEntry) => boolean, timeoutMs?: number): Promise<VppRequestLogEntry>;
   /** every later authenticated call answers 401 / 9621 (token expired) */
   expireToken(): void;
@@ -104,6 +135,12 @@ export interface VppServer {
   licensesOf(clientUserId: string): { adamId: string; pricingParam: string }[];
   assignedCount(adamId: string, pricingParam?: string): number;
   user(clientUserId: string): FakeVppUser | undefined;
+  /**
+   * What the App Store decides when a device asks to install `adamId` with a volume-purchase licence
+   * (InstallApplication, PurchaseMethod 1), from what that device knows: its serial number (Device
+   * Enrollment) and the Managed Apple Account signed in on it. The simulated iPhone calls this.
+   */
+  installCheck(adamId: string, device: InstallingDevice): InstallVerdict;
   stop(): Promise<void>;
 }
 
@@ -151,7 +188,11 @@ const MESSAGES: Record<number, string> = {
   9722: 'The Authorization header is malformed; expected "Bearer {sToken}".',
   9726: 'Method not allowed.',
   9727: 'Unsupported content type; expected application/json.',
+  9728: 'The notification URL did not accept the test notification.',
   9729: 'The service is temporarily unavailable.',
+  // Install-time refusals (installCheck); Apple's wording from "Interpreting error codes".
+  9610: 'License not found.',
+  9619: 'License not associated.',
 };
 
 type Route = 'service/config' | 'client/config' | 'users' | 'users/create' | 'assets' | 'assets/associate' | 'assets/disassociate' | 'status';
@@ -236,6 +277,10 @@ export async function startVppServer(opts: VppServerOptions = {}): Promise<VppSe
   const users = new Map<string, FakeVppUser>();
   const assets = new Map<string, AssetRecord>();
   const events = new Map<string, FakeEvent>();
+  const testNotifications: VppTestNotification[] = [];
+  const logTestNotification = (n: VppTestNotification) => {
+    if (testNotifications.push(n) > 1000) testNotifications.shift();
+  };
   let clientConfig: {
     mdmInfo?: { id: string; name: string; metadata?: string };
     notificationUrl?: string;
@@ -379,7 +424,7 @@ export async function startVppServer(opts: VppServerOptions = {}): Promise<VppSe
     };
   }
 
-  function updateClientConfig(body: Record<string, unknown>): HttpAnswer {
+  async function updateClientConfig(body: Record<string, unknown>): Promise<HttpAnswer> {
     const next = { ...clientConfig };
     if (body.mdmInfo !== undefined) {
       const m = body.mdmInfo as Record<string, unknown> | null;
@@ -407,8 +452,40 @@ export async function startVppServer(opts: VppServerOptions = {}): Promise<VppSe
       }
       next.subscribedNotificationTypes = [...new Set(types as string[])];
     }
+    // As Apple does: a new notification URL or token is tested before the configuration is kept.
+    const changesNotifications = body.notificationUrl !== undefined || body.notificationAuthToken !== undefined;
+    if (changesNotifications && next.notificationUrl) {
+      const failure = await sendTestNotification(next.notificationUrl, next.notificationAuthToken);
+      if (failure) return appleError(400, 9728, `${MESSAGES[9728]} ${failure}`);
+    }
     clientConfig = next;
     return new HttpAnswer(200, clientConfigBody());
+  }
+
+  /**
+   * Apple's TEST_NOTIFICATION: POSTed to the notification URL with the notification token as a
+   * bearer token; anything but a 2xx refuses the configuration. Returns why it failed, if it did.
+   * Only loopback URLs are ever contacted: this fake never sends traffic off the machine.
+   */
+  async function sendTestNotification(url: string, token: string | undefined): Promise<string | undefined> {
+    const target = new URL(url);
+    if (!['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname)) return `(the sandbox delivers notifications to loopback URLs only, not ${target.host})`;
+    const notification = { notification: {}, notificationId: randomUUID(), notificationType: 'TEST_NOTIFICATION', uId };
+    try {
+      const res = await fetch(target, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify(notification),
+        redirect: 'manual',
+        signal: AbortSignal.timeout(10_000),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      logTestNotification({ notificationId: notification.notificationId, url, status: res.status, at: new Date() });
+      return res.ok ? undefined : `(the test notification was answered ${res.status})`;
+    } catch (err) {
+      logTestNotification({ notificationId: notification.notificationId, url, status: 0, at: new Date() });
+      return `(the test notification could not be delivered: ${(err as Error).message})`;
+    }
   }
 
   function paged<T>(items: T[], query: URLSearchParams, key: string): HttpAnswer {
@@ -689,6 +766,7 @@ export async function startVppServer(opts: VppServerOptions = {}): Promise<VppSe
     sToken,
     orgName,
     requests: recorder.items,
+    testNotifications,
     waitForRequest: recorder.waitFor,
     expireToken() {
       tokenState = 'expired';
@@ -730,6 +808,18 @@ export async function startVppServer(opts: VppServerOptions = {}): Promise<VppSe
       sweep();
       const u = users.get(clientUserId);
       return u ? { ...u } : undefined;
+    },
+    installCheck(adamId, device) {
+      sweep();
+      const held = [...assets.values()].filter((a) => a.adamId === adamId);
+      if (device.serialNumber && held.some((a) => a.assignees.has(`s:${device.serialNumber}`))) return { installable: true, licence: 'device' };
+      // A user licence reaches a device only through the Apple Account the VPP user is associated
+      // with: a Registered user (invited, never associated) has none, so its licence never installs.
+      const account = device.managedAppleId?.toLowerCase();
+      const associated = account ? [...users.values()].find((u) => u.status === 'Associated' && u.managedAppleId?.toLowerCase() === account) : undefined;
+      if (associated && held.some((a) => a.assignees.has(`u:${associated.clientUserId}`))) return { installable: true, licence: 'user' };
+      const refusal = associated ? 9610 : 9619;
+      return { installable: false, errorNumber: refusal, errorMessage: MESSAGES[refusal]! };
     },
     async stop() {
       recorder.cancelWaiters('server stopped');

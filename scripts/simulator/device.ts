@@ -33,7 +33,18 @@ export interface SimulatorOptions {
    * false: the first request signed with the new identity is the command answer.
    */
   authenticateAfterProfileUpdate?: boolean;
+  /**
+   * The App Store's licence check for a volume-purchase install (InstallApplication with
+   * PurchaseMethod 1), e.g. the local Apps and Books server's `installCheck`. Without it every
+   * install is accepted.
+   */
+  appStore?: AppStoreLicenceCheck;
 }
+
+export type AppStoreLicenceCheck = (
+  adamId: string,
+  device: { serialNumber?: string; managedAppleId?: string },
+) => { installable: true } | { installable: false; errorNumber: number; errorMessage: string };
 
 export interface PortalAnswers {
   username?: string;
@@ -407,6 +418,25 @@ export class SimulatedDevice {
     }
   }
 
+  /**
+   * A volume-purchase install needs a licence this device can use: one assigned to its serial number
+   * (Device Enrollment only), or to the VPP user associated with the Managed Apple Account signed in
+   * on it. Refused, the install ends in an Error (the ErrorChain's shape is our assumption).
+   */
+  #licenceRefusal(cmd: MdmCommand): CommandAnswer | undefined {
+    const purchaseMethod = (cmd.Command.Options as { PurchaseMethod?: number } | undefined)?.PurchaseMethod;
+    if (!this.opts.appStore || purchaseMethod !== 1 || cmd.Command.iTunesStoreID === undefined) return undefined;
+    const { kind, profile } = this.#installedOrThrow();
+    const mdm = ((profile.PayloadContent as Record<string, unknown>[] | undefined) ?? []).find((p) => p.PayloadType === 'com.apple.mdm');
+    const managedAppleId = mdm?.AssignedManagedAppleID ?? mdm?.ManagedAppleID;
+    const verdict = this.opts.appStore(String(cmd.Command.iTunesStoreID), {
+      ...(kind === 'device' ? { serialNumber: this.hardware.serialNumber } : {}),
+      ...(kind === 'user' && typeof managedAppleId === 'string' ? { managedAppleId } : {}),
+    });
+    if (verdict.installable) return undefined;
+    return { Status: 'Error', ErrorChain: [{ ErrorCode: verdict.errorNumber, ErrorDomain: 'VPPErrorDomain', LocalizedDescription: verdict.errorMessage, USEnglishDescription: verdict.errorMessage }] };
+  }
+
   /** What an iPhone answers to the queries Tandem sends after enrollment. */
   defaultAnswer(cmd: MdmCommand): CommandAnswer {
     const user = this.#installedOrThrow().kind === 'user';
@@ -444,6 +474,8 @@ export class SimulatedDevice {
         return { Status: 'Acknowledged' };
       }
       case 'InstallApplication': {
+        const refusal = this.#licenceRefusal(cmd);
+        if (refusal) return refusal;
         // The result carries the install's State at once (the prompt, typically); the user's
         // answer shows in later ManagedApplicationList results.
         const app = this.apps.get(Number(cmd.Command.iTunesStoreID));

@@ -93,8 +93,9 @@ describe('buildEnrollmentProfile', () => {
       IdentityCertificateUUID: identity.PayloadUUID,
       SignMessage: true,
       CheckOutWhenRemoved: true,
-      ServerCapabilities: ['com.apple.mdm.token'],
     });
+    // GetToken is not served, so com.apple.mdm.token (or any capability) must not be advertised.
+    expect(mdm).not.toHaveProperty('ServerCapabilities');
   });
 
   it('user, account-driven: EnrollmentMode BYOD with the assigned account, never AccessRights', () => {

@@ -42,7 +42,8 @@ export async function enrollSimulatedDevice(stack: TestStack, opts: EnrollOption
   expect(res.status, await res.clone().text()).toBe(201);
   const created = (await res.json()) as { id: string; workflowId: string };
   const invite = parseInvite((await stack.smtp.waitFor((m) => m.to.includes(email) && m.text.includes(created.id), 15_000)).text);
-  const device = new SimulatedDevice(opts.device);
+  // Installs are licence-checked by the local Apps and Books server, as the App Store does.
+  const device = new SimulatedDevice({ appStore: (adamId, who) => stack.vpp.installCheck(adamId, who), ...opts.device });
   for (const app of opts.apps ?? []) device.apps.set(Number(app.adamId), { bundleId: app.bundleId, statuses: [...app.statuses] });
   device.installProfile(await device.enrollThroughPortal(invite.enrollmentUrl, { username: invite.username, ...(invite.password ? { password: invite.password } : {}) }));
   await device.authenticate();

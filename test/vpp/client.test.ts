@@ -1,8 +1,10 @@
+import http from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createVppClient, withVppRetry, type VppClient } from '../../activities/vpp/client.js';
 import { VppError } from '../../activities/vpp/errors.js';
 import { parseContentToken } from '../../activities/vpp/token.js';
 import { freePort } from '../../scripts/free-port.js';
+import { listenOnLoopback } from '../../scripts/sandbox/listen.js';
 import { startVppServer, type VppServer } from '../../scripts/sandbox/vpp-server.js';
 
 const APP = '361309726';
@@ -53,13 +55,13 @@ describe('VPP client against the fake server', () => {
 
   it('claims the location with mdmInfo and reads it back; the notification token is not logged', async () => {
     const mdmInfo = { id: 'tandem-7f3a', name: 'Tandem', metadata: '0.1.0' };
-    const updated = await vpp.updateClientConfig({
-      mdmInfo,
-      notificationUrl: 'https://mdm.example.com/vpp/notify',
-      notificationAuthToken: 'notify-secret-123',
-      notificationTypes: ['ASSET_MANAGEMENT', 'USER_MANAGEMENT'],
-    });
-    expect(updated).toMatchObject({ mdmInfo, notificationUrl: 'https://mdm.example.com/vpp/notify', subscribedNotificationTypes: ['ASSET_MANAGEMENT', 'USER_MANAGEMENT'] });
+    // The server sends its TEST_NOTIFICATION there, as Apple does, and needs a 2xx.
+    const receiver = http.createServer((req, res) => req.resume().on('end', () => res.writeHead(200).end()));
+    const notificationUrl = `http://127.0.0.1:${await listenOnLoopback(receiver)}/vpp/notify`;
+    const updated = await vpp
+      .updateClientConfig({ mdmInfo, notificationUrl, notificationAuthToken: 'notify-secret-123', notificationTypes: ['ASSET_MANAGEMENT', 'USER_MANAGEMENT'] })
+      .finally(() => new Promise((r) => receiver.close(r)));
+    expect(updated).toMatchObject({ mdmInfo, notificationUrl, subscribedNotificationTypes: ['ASSET_MANAGEMENT', 'USER_MANAGEMENT'] });
     const read = await vpp.getClientConfig();
     expect(read.mdmInfo).toEqual(mdmInfo);
     expect(read.tokenExpirationDate).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+0000$/);

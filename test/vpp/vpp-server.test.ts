@@ -1,4 +1,6 @@
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listenOnLoopback } from '../../scripts/sandbox/listen.js';
 import { startVppServer, type VppServer } from '../../scripts/sandbox/vpp-server.js';
 
 let server: VppServer;
@@ -139,5 +141,65 @@ describe('fake VPP server', () => {
     expect(failed.status).toBe(502);
     expect(failed.headers.get('retry-after')).toBe('3');
     expect((await get('assets')).status).toBe(200);
+  });
+
+  it("sends Apple's TEST_NOTIFICATION with the new token during client/config, and keeps the config only on a 2xx", async () => {
+    const received: { authorization?: string; body: Record<string, unknown> }[] = [];
+    let answer = 200;
+    const receiver = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push({ ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}), body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+        res.writeHead(answer).end();
+      });
+    });
+    const port = await listenOnLoopback(receiver);
+    try {
+      const url = `http://127.0.0.1:${port}/vpp/notifications`;
+      const ok = await post('client/config', { notificationUrl: url, notificationAuthToken: 'first-token' });
+      expect(ok.status).toBe(200);
+      expect(received).toEqual([{ authorization: 'Bearer first-token', body: { notification: {}, notificationId: expect.any(String), notificationType: 'TEST_NOTIFICATION', uId: expect.any(String) } }]);
+
+      answer = 403; // e.g. an MDM that does not know the new token yet
+      const refused = await post('client/config', { notificationUrl: `${url}?v=2`, notificationAuthToken: 'second-token' });
+      expect(refused.status).toBe(400);
+      expect(await refused.json()).toMatchObject({ errorNumber: 9728 });
+      expect(received[1]?.authorization).toBe('Bearer second-token');
+      expect(await (await get('client/config')).json()).toMatchObject({ notificationUrl: url, notificationAuthToken: 'first-token' });
+      expect(server.testNotifications.slice(-2).map((n) => n.status)).toEqual([200, 403]);
+
+      // Never off the machine: any other host is refused without a request.
+      const sent = received.length;
+      const remote = await post('client/config', { notificationUrl: 'https://mdm.example.com/notify' });
+      expect(remote.status).toBe(400);
+      expect(await remote.json()).toMatchObject({ errorNumber: 9728 });
+      expect(received).toHaveLength(sent);
+    } finally {
+      receiver.closeAllConnections();
+      await new Promise((r) => receiver.close(r));
+    }
+  });
+
+  it("installs a user licence only through an associated Apple Account, a device licence only on its serial number", async () => {
+    const create = async (users: unknown[]) => ((await (await post('users/create', { users })).json()) as { eventId: string }).eventId;
+    const associate = async (body: Record<string, unknown>) => {
+      const res = await post('assets/associate', { assets: [{ adamId: '100', pricingParam: 'STDQ' }], ...body });
+      expect(res.status).toBe(200);
+    };
+    await create([{ clientUserId: 'inst-registered' }, { clientUserId: 'inst-associated', managedAppleId: 'inst@acme.example' }]);
+    server.settleEvents();
+    expect(server.user('inst-registered')).toMatchObject({ status: 'Registered' });
+    await associate({ clientUserIds: ['inst-registered', 'inst-associated'] });
+    await associate({ serialNumbers: ['F0DEVICE01'] });
+    server.settleEvents();
+
+    // The Registered user's licence is assigned, yet no device can use it: Apple's 9619.
+    expect(server.installCheck('100', {})).toEqual({ installable: false, errorNumber: 9619, errorMessage: 'License not associated.' });
+    expect(server.installCheck('100', { serialNumber: 'F0OTHER' })).toMatchObject({ installable: false, errorNumber: 9619 });
+    expect(server.installCheck('100', { managedAppleId: 'INST@acme.example' })).toEqual({ installable: true, licence: 'user' });
+    expect(server.installCheck('100', { serialNumber: 'F0DEVICE01' })).toEqual({ installable: true, licence: 'device' });
+    // Associated, but this app was never licensed to the user.
+    expect(server.installCheck('300', { managedAppleId: 'inst@acme.example' })).toEqual({ installable: false, errorNumber: 9610, errorMessage: 'License not found.' });
   });
 });
