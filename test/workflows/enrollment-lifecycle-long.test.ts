@@ -12,12 +12,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
-import type { temporal } from '@temporalio/proto';
+import proto, { type temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Context } from '@temporalio/activity';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { resolveTemporalTestServer } from '../../scripts/temporal-test-server.js';
+import { tandemSearchAttributes } from '../../workflows/search-attributes.js';
 import type { AppActivities, EnrollmentActivities } from '../../workflows/activity-types.js';
 import type { EnrollmentLifecycleArgs, enrollmentLifecycleWorkflow } from '../../workflows/enrollment/workflow.js';
 import {
@@ -33,6 +34,7 @@ import {
 import { countActions } from '../../scripts/temporal-actions.js';
 
 type History = temporal.api.history.v1.IHistory;
+const { temporal: protos } = proto;
 const DAY = 86_400_000;
 const AGENT = { adamId: '1434567890', bundleId: 'com.acme.agent' };
 
@@ -42,6 +44,11 @@ let env: TestWorkflowEnvironment;
 beforeAll(async () => {
   if (!server) return;
   env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: server } } });
+  // The workflow upserts Tandem's search attributes: register them as on a production cluster.
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(tandemSearchAttributes.map((key) => [key.name, protos.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+  });
 });
 afterAll(() => env?.teardown());
 
@@ -380,7 +387,9 @@ describe.skipIf(!server)('failures that need a person: attention, then a way out
     };
     await withWorker(fake, async (taskQueue) => {
       const handle = await start(fake, taskQueue);
-      expect((await until('attention', () => shown(handle), (s) => s.status === 'attention', 60_000)).reason).toBe('delivery_unavailable');
+      // The activity's retries back off (1 s doubling to 5 min): let the skipped clock run through them.
+      await env.sleep(30 * 60_000);
+      expect((await until('attention', () => shown(handle), (s) => s.status === 'attention')).reason).toBe('delivery_unavailable');
       expect(world.calls.deliverInvite).toBe(10); // the activity's bounded attempts
       delete world.failing.deliverInvite;
       await env.sleep(2 * 3_600_000);
@@ -456,7 +465,7 @@ describe.skipIf(!server)('failures that need a person: attention, then a way out
       await signal(handle, { type: 'checked_out' });
       await until('disenrolled recorded', () => world.transitions, (t) => t.includes('disenrolled'));
       expect(world.calls.notifyDisenrolled ?? 0).toBeLessThanOrEqual(1); // the state came first
-      expect((await handle.result()).status).toBe('disenrolled');
+      expect((await handle.result()).status).toBe('disenrolled'); // waiting on the result lets the clock run through the retries
       expect(world.reports).toEqual(['disenrollment notice']);
       expect(world.calls.releaseLicences).toBe(1);
     });

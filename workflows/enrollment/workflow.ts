@@ -71,7 +71,7 @@ export async function enrollmentLifecycleWorkflow({ input, state: carried }: Enr
   );
 
   if (carried) run.inherit();
-  else if (viaInvite(run)) await sendFirstInvite(run);
+  else if (viaInvite(run)) await guarded(() => sendFirstInvite(run));
   else run.publish();
 
   while (!run.machine.isFinal) {
