@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Env } from '../config/env.js';
-import { enrollmentWorkflowId, type AgentDurations, type EnrollmentWorkflowInput } from '../workflows/messages.js';
+import { agentDefaults, enrollmentWorkflowId, type AgentDurations, type EnrollmentWorkflowInput } from '../workflows/messages.js';
 import type { Db } from './connection.js';
 import { ConflictError } from './errors.js';
 import { recordEnrollmentEvent } from './outbox.js';
@@ -22,12 +22,21 @@ export interface LifecycleDurations {
   agent: AgentDurations;
 }
 
-export function lifecycleFromEnv(env: Pick<Env, 'TANDEM_REMOVAL_WINDOW' | 'TANDEM_UNREACHABLE_GRACE' | 'TANDEM_INACTIVE_AFTER' | 'AGENT_POLL_INITIAL' | 'AGENT_POLL_MAX' | 'AGENT_APPROVAL_WINDOW' | 'AGENT_REMINDER_EVERY'>): LifecycleDurations {
+export function lifecycleFromEnv(env: Pick<Env, 'TANDEM_REMOVAL_WINDOW' | 'TANDEM_UNREACHABLE_GRACE' | 'TANDEM_INACTIVE_AFTER' | 'AGENT_RECHECK_INITIAL' | 'AGENT_RECHECK_MAX' | 'AGENT_LICENCE_RECHECK' | 'AGENT_APPROVAL_WINDOW' | 'AGENT_REMINDER_EVERY'>): LifecycleDurations {
   return {
     removalWindowMs: env.TANDEM_REMOVAL_WINDOW,
     unreachableGraceMs: env.TANDEM_UNREACHABLE_GRACE,
     inactiveAfterMs: env.TANDEM_INACTIVE_AFTER,
-    agent: { pollInitialMs: env.AGENT_POLL_INITIAL, pollMaxMs: env.AGENT_POLL_MAX, approvalWindowMs: env.AGENT_APPROVAL_WINDOW, reminderEveryMs: env.AGENT_REMINDER_EVERY },
+    agent: {
+      // polling fields: only deployments that started on agentDeploymentWorkflow read them
+      pollInitialMs: agentDefaults.pollInitialMs,
+      pollMaxMs: agentDefaults.pollMaxMs,
+      approvalWindowMs: env.AGENT_APPROVAL_WINDOW,
+      reminderEveryMs: env.AGENT_REMINDER_EVERY,
+      recheckInitialMs: env.AGENT_RECHECK_INITIAL,
+      recheckMaxMs: env.AGENT_RECHECK_MAX,
+      licenceRecheckInitialMs: env.AGENT_LICENCE_RECHECK,
+    },
   };
 }
 

@@ -335,7 +335,7 @@ describe.skipIf(!server)('an enrollment over years (time-skipping)', { timeout: 
       await env.sleep(49 * 60_000); // past 80% of the hour
       await until('renewal issued', () => world.calls.renewIdentity ?? 0, (n) => n === 1);
       await env.sleep(6 * 60_000); // past 90%: the device has not installed it
-      const waiting = await until('attention', () => shown(handle), (s) => s.status === 'attention');
+      const waiting = await until('attention', () => shown(handle), (s) => s.status === 'attention' && s.searchStatus === 'attention');
       expect(waiting).toEqual({ status: 'attention', searchStatus: 'attention', reason: 'identity_expiring' });
       expect(world.attention).toEqual(['identity_expiring']);
       // The device comes back online and installs it: attention clears, the new identity is scheduled.
@@ -364,7 +364,7 @@ describe.skipIf(!server)('failures that need a person: attention, then a way out
     world.failing.deliverInvite = nonRetryable(type, message);
     await withWorker(fake, async (taskQueue) => {
       const handle = await start(fake, taskQueue);
-      expect(await until('attention', () => shown(handle), (s) => s.status === 'attention')).toEqual({ status: 'attention', searchStatus: 'attention', reason });
+      expect(await until('attention', () => shown(handle), (s) => s.status === 'attention' && s.searchStatus === 'attention')).toEqual({ status: 'attention', searchStatus: 'attention', reason });
       // The user opens the portal meanwhile (an earlier link): the event waits, it is not dropped.
       await signal(handle, { type: 'portal_authenticated' });
       await env.sleep(3 * DAY);
@@ -389,7 +389,7 @@ describe.skipIf(!server)('failures that need a person: attention, then a way out
       const handle = await start(fake, taskQueue);
       // The activity's retries back off (1 s doubling to 5 min): let the skipped clock run through them.
       await env.sleep(30 * 60_000);
-      expect((await until('attention', () => shown(handle), (s) => s.status === 'attention')).reason).toBe('delivery_unavailable');
+      expect((await until('attention', () => shown(handle), (s) => s.status === 'attention' && s.searchStatus === 'attention')).reason).toBe('delivery_unavailable');
       expect(world.calls.deliverInvite).toBe(10); // the activity's bounded attempts
       delete world.failing.deliverInvite;
       await env.sleep(2 * 3_600_000);
@@ -411,7 +411,7 @@ describe.skipIf(!server)('failures that need a person: attention, then a way out
       await signal(handle, { type: 'profile_issued', enrollmentType: 'user', ownership: 'personal' });
       await signal(handle, { type: 'device_authenticated' });
       await signal(handle, { type: 'token_updated' });
-      expect(await until('attention', () => shown(handle), (s) => s.status === 'attention')).toEqual({ status: 'attention', searchStatus: 'attention', reason });
+      expect(await until('attention', () => shown(handle), (s) => s.status === 'attention' && s.searchStatus === 'attention')).toEqual({ status: 'attention', searchStatus: 'attention', reason });
       // An admin action is accepted and queued while the push waits; a policy change waits its turn.
       const accepted = await handle.executeUpdate(adminActionUpdate, { args: [{ commandUuid: randomUUID(), requestType: 'ProfileList', supervised: false }] });
       expect(accepted.status).toBe('queued');
@@ -433,7 +433,7 @@ describe.skipIf(!server)('failures that need a person: attention, then a way out
       const handle = await start(fake, taskQueue);
       await enroll(handle);
       await signal(handle, { type: 'app_attention', adamId: AGENT.adamId, reason: 'vpp_token_invalid' });
-      expect(await until('attention', () => shown(handle), (s) => s.status === 'attention')).toEqual({ status: 'attention', searchStatus: 'attention', reason: 'vpp_token_invalid' });
+      expect(await until('attention', () => shown(handle), (s) => s.status === 'attention' && s.searchStatus === 'attention')).toEqual({ status: 'attention', searchStatus: 'attention', reason: 'vpp_token_invalid' });
       await signal(handle, { type: 'app_attention_cleared', adamId: AGENT.adamId });
       await until('cleared', () => shown(handle), (s) => s.status === 'enrolled' && s.reason === null);
       expect(world.attention).toEqual(['vpp_token_invalid', null]);
@@ -446,7 +446,7 @@ describe.skipIf(!server)('failures that need a person: attention, then a way out
     world.failing.deliverInvite = nonRetryable('InviteUndeliverable', '550 mailbox unavailable');
     await withWorker(fake, async (taskQueue) => {
       const handle = await start(fake, taskQueue);
-      await until('attention', () => shown(handle), (s) => s.status === 'attention');
+      await until('attention', () => shown(handle), (s) => s.status === 'attention' && s.searchStatus === 'attention');
       await signal(handle, { type: 'cancel_requested', reason: 'cancelled by an administrator' });
       expect((await handle.result()).status).toBe('cancelled');
       expect(world.attention).toEqual(['invite_undeliverable', null]);

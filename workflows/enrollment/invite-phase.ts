@@ -25,7 +25,7 @@ async function deliver(run: EnrollmentRun, n: number, reminder: boolean) {
   const summary = reminder ? 'send an invite reminder' : 'send the invite';
   const input = { ...run.key(`deliver:${n}`), reminder };
   // A reminder that fails is reported, never waited on; the invite itself must reach the user.
-  if (reminder) await run.bestEffort('invite reminder', () => run.call('deliverInvite', summary, input));
+  if (reminder) await run.bestEffort('invite reminder', () => run.call('deliverInvite', summary, input, 3));
   else await run.mustSucceed('delivery_unavailable', () => run.call('deliverInvite', summary, input));
   run.publish();
 }

@@ -26,7 +26,7 @@ export async function finishDisenrollment(run: EnrollmentRun, reason: string): P
   }
   await run.moveTo('disenrolled', reason);
   await run.bestEffort('licence release', () => run.call('releaseLicences', 'release Apps and Books licences', run.key('release-licences')));
-  await run.bestEffort('disenrollment notice', () => run.call('notifyDisenrolled', 'tell the user their work data was removed', run.key('notify-disenrolled')));
+  await run.bestEffort('disenrollment notice', () => run.call('notifyDisenrolled', 'tell the user their work data was removed', run.key('notify-disenrolled'), 3));
 }
 
 export const leavingPhase: Phase = {

@@ -95,12 +95,16 @@ export class EnrollmentRun {
     return this.key(`${step}:${this.state.step}`);
   }
 
-  /** Calls an activity with a one-line summary for the Temporal UI. */
-  call<K extends ActivityName>(name: K, summary: string, input: Parameters<Acts[K]>[0]): Promise<Awaited<ReturnType<Acts[K]>>> {
+  /**
+   * Calls an activity with a one-line summary for the Temporal UI. `attempts` bounds a step whose
+   * failure is only reported (a notification), so a dead mail server costs seconds, not minutes.
+   */
+  call<K extends ActivityName>(name: K, summary: string, input: Parameters<Acts[K]>[0], attempts?: number): Promise<Awaited<ReturnType<Acts[K]>>> {
     const proxy = (databaseOnly.has(name) ? records : external)[name] as unknown as {
       executeWithOptions(o: ActivityOptions, a: [Parameters<Acts[K]>[0]]): Promise<Awaited<ReturnType<Acts[K]>>>;
     };
-    return proxy.executeWithOptions({ ...(databaseOnly.has(name) ? recordOptions : externalOptions), summary }, [input]);
+    const options = databaseOnly.has(name) ? recordOptions : externalOptions;
+    return proxy.executeWithOptions({ ...options, ...(attempts ? { retry: { ...options.retry, maximumAttempts: attempts } } : {}), summary }, [input]);
   }
 
   async moveTo(to: EnrollmentStatus, reason?: string): Promise<void> {
