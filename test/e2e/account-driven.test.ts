@@ -82,7 +82,7 @@ describe('account-driven enrollment', () => {
     expect(detail.timeline.map((t: any) => t.to)).toEqual(['portal_authenticated', 'profile_issued', 'authenticated', 'enrolled']);
     // No invite was ever sent for it.
     expect(stack.smtp.messages.some((m) => m.text.includes(enrollment.id))).toBe(false);
-    await keepHistory(stack.client, detail.workflowId, 'enrollment-account-driven');
+    await keepHistory(stack.client, detail.workflowId, 'lifecycle-account-driven');
   });
 
   it('continues an invited enrollment with the invite password', async () => {

@@ -87,7 +87,7 @@ describe('on a user-enrolled device', () => {
     expect(ran[0]!.Command).toMatchObject({ RequestType: 'DeviceLock', Message: 'Locked by IT' });
     const history = await json(await stack.admin(`/api/v1/enrollments/${userEnrolled.id}/commands`));
     expect(history.items[0]).toMatchObject({ commandUuid: accepted.commandUuid, status: 'acknowledged', resultStatus: 'Acknowledged', requestedBy: 'test-admin' });
-    await keepHistory(stack.client, enrollmentWorkflowId(userEnrolled.id), 'enrollment-admin-action');
+    await keepHistory(stack.client, enrollmentWorkflowId(userEnrolled.id), 'lifecycle-admin-action');
   });
 
   it('sends the guide\'s restrictions and a passcode policy as one InstallProfile the device receives', async () => {

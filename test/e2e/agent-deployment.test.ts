@@ -61,7 +61,7 @@ describe('agent app deployment', { timeout: 90_000 }, () => {
     expect(install.Command).toMatchObject({ iTunesStoreID: Number(AGENT_ADAM_ID), Options: { PurchaseMethod: 1 } });
     await stack.smtp.waitFor((m) => m.to.includes(e.email) && /approve/i.test(m.subject), 15_000);
     await keepHistory(stack.client, appDeploymentWorkflowId(e.id, AGENT_ADAM_ID), 'agent-approved');
-    await keepHistory(stack.client, e.workflowId, 'enrollment-with-agent');
+    await keepHistory(stack.client, e.workflowId, 'lifecycle-with-agent');
   });
 
   it('records a denial, does not retry by itself, and installs after an admin sync', async () => {
@@ -118,7 +118,7 @@ describe('agent app deployment', { timeout: 90_000 }, () => {
     expect(stack.vpp.assignedCount(AGENT_ADAM_ID)).toBe(assigned - 1);
     expect(stack.vpp.licensesOf(e.userId)).toEqual([]);
     await keepHistory(stack.client, appDeploymentWorkflowId(e.id, AGENT_ADAM_ID), 'agent-cancelled-by-disenrollment');
-    await keepHistory(stack.client, e.workflowId, 'enrollment-disenrolled-while-agent-prompts');
+    await keepHistory(stack.client, e.workflowId, 'lifecycle-disenrolled-while-agent-prompts');
   });
 
 });

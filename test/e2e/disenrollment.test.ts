@@ -83,7 +83,7 @@ describe('disenrollment', () => {
     expect(detail.timeline.at(-1).reason).toContain('left the company');
     await expectNothingLingers(e);
     expect((await stack.admin(`/api/v1/enrollments/${e.id}/disenroll`, { method: 'POST' })).status).toBe(409);
-    await keepHistory(stack.client, e.workflowId, 'enrollment-disenrolled-by-admin');
+    await keepHistory(stack.client, e.workflowId, 'lifecycle-disenrolled-by-admin');
   });
 
   it('by the admin, for a device that never answers: disenrolled (device unreachable) after the window', async () => {
@@ -93,7 +93,7 @@ describe('disenrollment', () => {
     const detail = await until(e.id, 'disenrolled');
     expect(detail.timeline.at(-1).reason).toContain('device unreachable');
     await expectNothingLingers(e);
-    await keepHistory(stack.client, e.workflowId, 'enrollment-disenrolled-unreachable');
+    await keepHistory(stack.client, e.workflowId, 'lifecycle-disenrolled-unreachable');
   });
 
   it('by the device: CheckOut', async () => {
@@ -103,7 +103,7 @@ describe('disenrollment', () => {
     const detail = await until(e.id, 'disenrolled');
     expect(detail.device.checkedOutAt).toEqual(expect.any(String));
     await expectNothingLingers(e);
-    await keepHistory(stack.client, e.workflowId, 'enrollment-checked-out');
+    await keepHistory(stack.client, e.workflowId, 'lifecycle-checked-out');
   });
 
   it('after APNs 410 Unregistered: inactive, then disenrolled after the grace period', async () => {
@@ -115,7 +115,7 @@ describe('disenrollment', () => {
     const gone = await until(e.id, 'disenrolled');
     expect(gone.timeline.at(-1).reason).toContain('device unreachable');
     await expectNothingLingers(e);
-    await keepHistory(stack.client, e.workflowId, 'enrollment-push-unregistered');
+    await keepHistory(stack.client, e.workflowId, 'lifecycle-push-unregistered');
   });
 
   it('after no contact: inactive, and enrolled again when the device checks in', async () => {
@@ -128,7 +128,7 @@ describe('disenrollment', () => {
     expect(back.timeline.at(-1).reason).toContain('checked in again');
     await stack.admin(`/api/v1/enrollments/${e.id}/disenroll`, { method: 'POST' });
     await until(e.id, 'disenrolled');
-    await keepHistory(stack.client, e.workflowId, 'enrollment-inactive-then-back');
+    await keepHistory(stack.client, e.workflowId, 'lifecycle-inactive-then-back');
   });
 
   it('re-enrolling the same person starts clean: a new enrollment, a new EnrollmentID, nothing carried over', async () => {

@@ -115,7 +115,7 @@ describe('User Enrollment by email (personal)', () => {
     expect(detail.device).not.toHaveProperty('hardware');
     expect((await stack.client.workflow.getHandle(created.workflowId).describe()).typedSearchAttributes.get(OwnershipKey)).toBe('personal');
 
-    await keepHistory(stack.client, created.workflowId, 'enrollment-user-enrolled');
+    await keepHistory(stack.client, created.workflowId, 'lifecycle-user-enrolled');
   });
 });
 
@@ -176,6 +176,6 @@ describe('Corporate Device Enrollment (open invite)', () => {
     const detail = await expectEnrolled(created, device, 'device');
     expect(detail.device.hardware).toEqual({ udid: device.hardware.udid, serialNumber: device.hardware.serialNumber, imei: device.hardware.imei, meid: device.hardware.meid });
 
-    await keepHistory(stack.client, created.workflowId, 'enrollment-device-enrolled');
+    await keepHistory(stack.client, created.workflowId, 'lifecycle-device-enrolled');
   });
 });

@@ -66,7 +66,7 @@ describe('policies', () => {
     expect(ran.map((c) => c.Command.RequestType)).toEqual(['InstallProfile']);
     expect(profileOf(ran[0]!).PayloadDisplayName).toBe('Baseline v2');
     await eventually(async () => ((await policies(e.id)).items.find((i: any) => i.version === 2)?.status === 'acknowledged' ? true : undefined));
-    await keepHistory(stack.client, e.workflowId, 'enrollment-policies-reapplied');
+    await keepHistory(stack.client, e.workflowId, 'lifecycle-policies-reapplied');
   });
 
   it('reach only their group, and are refused where the enrollment type forbids them', async () => {

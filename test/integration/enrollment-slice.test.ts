@@ -131,7 +131,7 @@ describe('POST /api/v1/enrollments -> workflow -> invite', () => {
     expect(detail.timeline.map((t: any) => t.to)).toEqual(['invited', 'expired']);
     expect((await handle.describe()).typedSearchAttributes.get(EnrollmentStatusKey)).toBe('expired');
 
-    await keepHistory(stack.client, handle.workflowId, 'enrollment-invite-expired');
+    await keepHistory(stack.client, handle.workflowId, 'lifecycle-invite-expired');
   });
 });
 
