@@ -30,6 +30,8 @@ import { RateLimiter } from './rate-limit.js';
 import { limitBody } from './body-limit.js';
 import { ApiError, errorBody, sendError, validationError } from './errors.js';
 import { docsRoutes } from './ops/docs.js';
+import { ADMIN_API_DESCRIPTION, finishAdminDocument } from './admin/openapi-document.js';
+import { refuseUnstorableText } from './storable-text.js';
 import { healthRoutes } from './ops/health.js';
 import type { OutboxRelay } from './outbox-relay.js';
 import type { AppEnv } from './types.js';
@@ -89,6 +91,8 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
   const admin = new OpenAPIHono<AppEnv>({ defaultHook: full.validationHook });
   admin.use(limitBody(ADMIN_BODY_LIMIT));
   for (const path of ['/enrollments', '/enrollments/*', '/settings/*', '/users', '/users/*', '/policies', '/policies/*', '/audit', '/tokens', '/tokens/*']) admin.use(path, adminAuth);
+  // After authentication: an unauthenticated client learns nothing about its body.
+  admin.use(refuseUnstorableText());
   admin.route('/', enrollmentRoutes(full));
   admin.route('/', settingsRoutes(full));
   admin.route('/', directoryRoutes(full));
@@ -98,10 +102,16 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
   admin.route('/', auditRoutes(full));
   admin.route('/', tokenRoutes(full));
   admin.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
-  admin.doc31('/openapi.json', {
-    openapi: '3.1.0',
-    info: { title: 'Tandem admin API', version: '1', description: 'Invite users, watch enrollments, act on devices.' },
-    servers: [{ url: new URL('/api/v1', deps.publicUrl).href }],
+  let document: object | undefined;
+  admin.get('/openapi.json', (c) => {
+    document ??= finishAdminDocument(
+      admin.getOpenAPI31Document({
+        openapi: '3.1.0',
+        info: { title: 'Tandem admin API', version: '1', description: ADMIN_API_DESCRIPTION },
+        servers: [{ url: new URL('/api/v1', deps.publicUrl).href }],
+      }),
+    );
+    return c.json(document);
   });
   admin.route('/docs', docsRoutes(new URL('/api/v1/openapi.json', deps.publicUrl).pathname));
   app.route('/api/v1', admin);

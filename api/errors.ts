@@ -28,9 +28,18 @@ export function sendError(c: Context, err: ApiError): Response {
   return c.json(errorBody(err.code, err.message, err.details), err.status);
 }
 
-/** Zod issues as field paths a client can point at: `user.email`, `channel`. */
-export function validationError(error: ZodError, where: 'body' | 'query' | 'params' = 'body'): ApiError {
-  const issues = error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }));
+export type RequestPart = 'body' | 'query' | 'params';
+
+/** 400 `validation_failed`: what is wrong, as field paths a client can point at (`user.email`, `channel`). */
+export function invalidRequest(where: RequestPart, issues: { path: string; message: string }[]): ApiError {
   const summary = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
   return new ApiError(400, 'validation_failed', `The request ${where} is invalid: ${summary}`, { issues });
+}
+
+/** Zod issues as a 400 `validation_failed`. */
+export function validationError(error: ZodError, where: RequestPart = 'body'): ApiError {
+  return invalidRequest(
+    where,
+    error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message })),
+  );
 }

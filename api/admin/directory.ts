@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { getManagedDomains, putManagedDomains, upsertDirectoryUsers } from '../../db/directory.js';
 import type { AppDeps } from '../app.js';
 import type { AppEnv } from '../types.js';
-import { jsonError } from './openapi-common.js';
+import { jsonError, requiredText } from './openapi-common.js';
 import { recordAudit } from '../../db/audit.js';
 
 const fqdn = z
@@ -23,12 +23,12 @@ const ImportUsers = z
     users: z
       .array(
         z.object({
-          name: z.string().trim().min(1).max(200),
+          name: requiredText(200),
           email: z.email().max(254).optional(),
           phone: z.string().regex(/^\+[1-9]\d{6,14}$/).optional(),
           managedAppleId: z.email().max(254),
           password: z.string().min(12).max(200).optional().openapi({ description: 'directory password for signing in from Settings without an invite' }),
-          groups: z.array(z.string().trim().min(1).max(100)).max(50).optional().openapi({ description: 'directory groups (policies can be assigned to a group)' }),
+          groups: z.array(requiredText(100)).max(50).optional().openapi({ description: 'directory groups (policies can be assigned to a group)' }),
         }),
       )
       .min(1)
@@ -44,7 +44,7 @@ const putDomains = createRoute({
   summary: "The organisation's managed domains (account-driven enrollment discovery)",
   security,
   request: { body: { required: true, content: { 'application/json': { schema: Domains } } } },
-  responses: { 200: { description: 'Stored', content: { 'application/json': { schema: Domains } } }, 400: jsonError('Invalid request') },
+  responses: { 200: { description: 'Stored', content: { 'application/json': { schema: Domains } } } },
 });
 
 const getDomains = createRoute({
@@ -66,7 +66,6 @@ const importUsers = createRoute({
       description: 'Imported',
       content: { 'application/json': { schema: z.object({ created: z.number().int(), updated: z.number().int(), ids: z.array(z.uuid()) }) } },
     },
-    400: jsonError('Invalid request'),
     409: jsonError('An email and a Managed Apple ID belong to two different users'),
   },
 });

@@ -7,14 +7,14 @@ import { profileSpecSchema } from '../../mdm/payloads.js';
 import type { AppDeps } from '../app.js';
 import { ApiError } from '../errors.js';
 import type { AppEnv } from '../types.js';
-import { jsonError } from './openapi-common.js';
+import { jsonError, requiredText } from './openapi-common.js';
 
 const security = [{ bearerAuth: [] }];
 
 const PolicyBody = z
   .object({
-    name: z.string().trim().min(1).max(200),
-    assignTo: z.union([z.object({ all: z.literal(true) }), z.object({ group: z.string().trim().min(1).max(100) })]),
+    name: requiredText(200),
+    assignTo: z.union([z.object({ all: z.literal(true) }), z.object({ group: requiredText(100) })]),
     profile: profileSpecSchema.optional(),
     requiredApps: z
       .array(z.object({ adamId: z.string().regex(/^\d+$/), bundleId: z.string().min(3).max(255) }))
@@ -23,6 +23,10 @@ const PolicyBody = z
       .openapi({ description: 'Apps and Books apps every device in scope gets (user licence, install, approval tracked)' }),
   })
   .refine((p) => p.profile || p.requiredApps.length, { message: 'a policy needs a profile, required apps, or both', path: ['profile'] })
+  .openapi({
+    description: 'A policy needs a profile, required apps, or both.',
+    anyOf: [{ required: ['profile'] }, { required: ['requiredApps'], properties: { requiredApps: { minItems: 1 } } }],
+  } as object)
   .openapi('PolicyInput');
 
 const Policy = z
@@ -46,7 +50,7 @@ const create = createRoute({
   summary: 'Create a policy (a configuration profile for everyone or a group); applied to enrolled devices now and to new ones after enrollment',
   security,
   request: { body: { required: true, content: { 'application/json': { schema: PolicyBody } } } },
-  responses: { 201: { description: 'Created', content: { 'application/json': { schema: Saved } } }, 400: jsonError('Invalid request') },
+  responses: { 201: { description: 'Created', content: { 'application/json': { schema: Saved } } } },
 });
 const update = createRoute({
   method: 'put',

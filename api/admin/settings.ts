@@ -46,7 +46,6 @@ const putRoute = createRoute({
   request: { body: { required: true, content: { 'application/json': { schema: ApnsUpload } } } },
   responses: {
     200: { description: 'Stored; the topic is read from the certificate', content: { 'application/json': { schema: ApnsStatus } } },
-    400: jsonError('Invalid request'),
     422: jsonError('Not a usable MDM push certificate'),
   },
 });

@@ -1,0 +1,94 @@
+/**
+ * Finishes the admin API's OpenAPI document with what every route shares, so no route can forget
+ * it: the answers any request can get (400 `validation_failed`, 401, 403 for writes, 413 for
+ * bodies, 429, 503) with their headers, and the text rule (no NUL in any string) as a `pattern` on
+ * every free-text string, so a generator reading the document never makes a request the API
+ * refuses for a reason the document does not state.
+ */
+import { UNSTORABLE_MESSAGE } from '../storable-text.js';
+
+type Json = Record<string, unknown>;
+
+const errorContent = { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } };
+const seconds = { type: 'string', pattern: '^[0-9]+$' };
+const retryAfter = { description: 'seconds to wait before retrying', required: true, schema: seconds };
+
+/** The answers every admin route can give, whatever it does. */
+export const commonResponses = {
+  400: {
+    description:
+      'Invalid request: `validation_failed` (`details.issues` lists each field path and what is wrong), `malformed_json`. ' +
+      `Every string in the query or the body ${UNSTORABLE_MESSAGE}.`,
+    content: errorContent,
+  },
+  401: {
+    description: 'No usable API token: `unauthenticated` (no bearer token), `invalid_token` (unknown or revoked), `token_expired`',
+    headers: { 'WWW-Authenticate': { description: 'Bearer realm="tandem-admin"', required: true, schema: { type: 'string' } } },
+    content: errorContent,
+  },
+  429: {
+    description:
+      '`rate_limited`: the token spent its requests for this minute (RATE_LIMIT_API), or this client address sent too many invalid tokens (RATE_LIMIT_SIGN_IN per minute; a request without any token is answered 401 and does not count)',
+    headers: {
+      'Retry-After': retryAfter,
+      'RateLimit-Limit': { description: 'requests allowed per window', required: false, schema: seconds },
+      'RateLimit-Remaining': { description: 'requests left in this window', required: false, schema: seconds },
+    },
+    content: errorContent,
+  },
+  503: {
+    description: '`database_unavailable` (or, where a route says so, the orchestrator is unreachable): retry after Retry-After',
+    headers: { 'Retry-After': retryAfter },
+    content: errorContent,
+  },
+} as const;
+
+export const writeResponses = {
+  403: { description: '`insufficient_scope`: a read-only token may only GET', content: errorContent },
+} as const;
+
+export const bodyResponses = {
+  413: { description: '`body_too_large`: request bodies are limited to 1 MiB', content: errorContent },
+} as const;
+
+/** No U+0000 anywhere: the `pattern` of every string that has no stricter pattern, format or value list. */
+export const STORABLE_TEXT_PATTERN = '^[^\\u0000]*$';
+
+function addStorableTextPattern(node: unknown): void {
+  if (Array.isArray(node)) return node.forEach(addStorableTextPattern);
+  if (!node || typeof node !== 'object') return;
+  const schema = node as Json;
+  const isString = schema.type === 'string' || (Array.isArray(schema.type) && schema.type.includes('string'));
+  if (isString && !('pattern' in schema) && !('format' in schema) && !('enum' in schema) && !('const' in schema)) schema.pattern = STORABLE_TEXT_PATTERN;
+  Object.values(schema).forEach(addStorableTextPattern);
+}
+
+/** Adds the shared answers to every operation (an operation's own description of one wins) and the text pattern. */
+export function finishAdminDocument<T extends object>(document: T): T {
+  const doc = structuredClone(document) as unknown as { paths?: Record<string, Record<string, Json>> };
+  for (const operations of Object.values(doc.paths ?? {})) {
+    for (const [method, operation] of Object.entries(operations)) {
+      if (!operation || typeof operation !== 'object' || !('responses' in operation)) continue;
+      const shared = {
+        ...commonResponses,
+        ...(method === 'get' || method === 'head' ? {} : writeResponses),
+        ...(operation.requestBody ? bodyResponses : {}),
+      };
+      const own = operation.responses as Record<string, Json>;
+      const merged: Record<string, Json> = { ...own };
+      for (const [status, response] of Object.entries(structuredClone(shared)) as [string, Json][]) {
+        merged[status] = own[status] ? { ...response, ...own[status], headers: { ...(response.headers as Json | undefined), ...(own[status].headers as Json | undefined) } } : response;
+      }
+      operation.responses = Object.fromEntries(Object.entries(merged).sort(([a], [b]) => a.localeCompare(b)));
+    }
+  }
+  addStorableTextPattern(doc);
+  return doc as unknown as T;
+}
+
+export const ADMIN_API_DESCRIPTION = [
+  'Invite users, watch enrollments, act on devices.',
+  '',
+  'Every route needs an API token (`Authorization: Bearer <token>`); `read` tokens may only GET. Errors are `{ "error": { "code", "message", "details"? } }`.',
+  `Every string in a query or a JSON body ${UNSTORABLE_MESSAGE} (400 \`validation_failed\`).`,
+].join('\n');
