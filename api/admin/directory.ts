@@ -5,11 +5,12 @@ import type { AppEnv } from '../types.js';
 import { jsonError, requiredText } from './openapi-common.js';
 import { recordAudit } from '../../db/audit.js';
 
+// Checked as sent (the document's pattern and maxLength are the rule), stored in lower case.
 const fqdn = z
   .string()
-  .trim()
-  .toLowerCase()
-  .regex(/^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?$/, 'a domain name such as acme.example');
+  .max(253)
+  .regex(/^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\.?$/, 'a domain name such as acme.example')
+  .toLowerCase();
 
 const Domains = z
   .object({
