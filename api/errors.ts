@@ -28,7 +28,7 @@ export function sendError(c: Context, err: ApiError): Response {
   return c.json(errorBody(err.code, err.message, err.details), err.status);
 }
 
-export type RequestPart = 'body' | 'query' | 'params';
+export type RequestPart = 'body' | 'query' | 'params' | 'headers';
 
 /** 400 `validation_failed`: what is wrong, as field paths a client can point at (`user.email`, `channel`). */
 export function invalidRequest(where: RequestPart, issues: { path: string; message: string }[]): ApiError {

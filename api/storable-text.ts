@@ -1,15 +1,11 @@
 /**
  * Text PostgreSQL can store. A `text` or `jsonb` value cannot hold U+0000 (NUL), and an unpaired
  * UTF-16 surrogate has no UTF-8 form (`jsonb` refuses its escape; `text` would silently get
- * U+FFFD). The admin API refuses both, in every string of a JSON body (object keys included) and
- * of the query string, before any route sees the request: one place for every text that can reach
- * the database, whichever route reads it and however.
+ * U+FFFD). The admin API's validation hook (api/validation-hook.ts) refuses both in every string
+ * a route receives, object keys included.
  */
-import type { MiddlewareHandler } from 'hono';
-import { invalidRequest } from './errors.js';
 
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 const UNSTORABLE_EVERYWHERE = new RegExp(UNSTORABLE.source, 'g');
 
 export const UNSTORABLE_MESSAGE = 'must not contain U+0000 (NUL) or an unpaired surrogate: the database cannot store them';
@@ -36,24 +32,4 @@ export function firstUnstorablePath(value: unknown, path: string[] = []): string
     }
   }
   return undefined;
-}
-
-/** 400 `validation_failed` for a query string or JSON body holding text the database cannot store. */
-export function refuseUnstorableText(): MiddlewareHandler {
-  return async (c, next) => {
-    const inQuery = firstUnstorablePath(c.req.queries());
-    if (inQuery !== undefined) throw invalidRequest('query', [{ path: inQuery, message: UNSTORABLE_MESSAGE }]);
-    if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
-      const text = await c.req.text();
-      let body: unknown;
-      try {
-        body = text ? JSON.parse(text) : undefined;
-      } catch {
-        body = undefined; // not JSON: the route's own validation answers
-      }
-      const inBody = firstUnstorablePath(body);
-      if (inBody !== undefined) throw invalidRequest('body', [{ path: inBody, message: UNSTORABLE_MESSAGE }]);
-    }
-    await next();
-  };
 }

@@ -8,7 +8,7 @@
 # Schemathesis is installed with pip into a virtualenv outside the clone
 # (~/.cache/tandem/schemathesis-<version>, TANDEM_CACHE_DIR moves ~/.cache/tandem).
 # Knobs: SCHEMATHESIS_MAX_EXAMPLES (default 30), SCHEMATHESIS_MAX_TIME seconds (default 240),
-# SCHEMATHESIS_SEED (default 20261202). Configuration: schemathesis.toml at the repository root.
+# SCHEMATHESIS_SEED (default 20261202). Configuration: scripts/schemathesis.toml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,7 +43,7 @@ cleanup() {
   fi
   if [ "$status" -ne 0 ] && [ -f "$work/stack.log" ]; then
     echo "schemathesis: the stack's log (last 40 lines):"
-    tail -n 40 "$work/stack.log"
+    grep -v 'Admin token' "$work/stack.log" | tail -n 40
   fi
   rm -rf "$work"
   exit "$status"
@@ -95,7 +95,7 @@ done
 curl -fsS "$base/readyz" >/dev/null
 
 echo "schemathesis: running $("$venv/bin/schemathesis" --version)"
-"$venv/bin/schemathesis" run "$base/api/v1/openapi.json" \
+"$venv/bin/schemathesis" --config-file scripts/schemathesis.toml run "$base/api/v1/openapi.json" \
   --checks all \
   --seed "${SCHEMATHESIS_SEED:-20261202}" \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-30}" \

@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { getManagedDomains, putManagedDomains, upsertDirectoryUsers } from '../../db/directory.js';
 import type { AppDeps } from '../app.js';
 import type { AppEnv } from '../types.js';
-import { jsonError, requiredText } from './openapi-common.js';
+import { email, jsonError, requiredText } from './openapi-common.js';
 import { recordAudit } from '../../db/audit.js';
 
 // Checked as sent (the document's pattern and maxLength are the rule), stored in lower case.
@@ -25,9 +25,9 @@ const ImportUsers = z
       .array(
         z.object({
           name: requiredText(200),
-          email: z.email().max(254).optional(),
+          email: email().optional(),
           phone: z.string().regex(/^\+[1-9]\d{6,14}$/).optional(),
-          managedAppleId: z.email().max(254),
+          managedAppleId: email(),
           password: z.string().min(12).max(200).optional().openapi({ description: 'directory password for signing in from Settings without an invite' }),
           groups: z.array(requiredText(100)).max(50).optional().openapi({ description: 'directory groups (policies can be assigned to a group)' }),
         }),

@@ -49,6 +49,7 @@ export const writeResponses = {
 
 export const bodyResponses = {
   413: { description: '`body_too_large`: request bodies are limited to 1 MiB', content: errorContent },
+  415: { description: '`unsupported_media_type`: send the body as application/json', content: errorContent },
 } as const;
 
 /** No U+0000 anywhere: the `pattern` of every string that has no stricter pattern, format or value list. */
@@ -92,3 +93,12 @@ export const ADMIN_API_DESCRIPTION = [
   'Every route needs an API token (`Authorization: Bearer <token>`); `read` tokens may only GET. Errors are `{ "error": { "code", "message", "details"? } }`.',
   `Every string in a query or a JSON body ${UNSTORABLE_MESSAGE} (400 \`validation_failed\`).`,
 ].join('\n');
+
+/** The methods the document lists for the path `path` (under `basePath`), when it lists the path at all. */
+export function methodsAllowedAt(document: { paths?: Record<string, object> }, basePath: string, path: string): string[] | undefined {
+  for (const [template, operations] of Object.entries(document.paths ?? {})) {
+    const pattern = new RegExp(`^${basePath}${template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}/]+\}/g, '[^/]+')}/?$`);
+    if (pattern.test(path)) return Object.keys(operations).map((m) => m.toUpperCase());
+  }
+  return undefined;
+}
