@@ -19,7 +19,14 @@ if [ ! -f "$venv/.installed" ]; then
   echo "schemathesis: installing $SCHEMATHESIS_VERSION into $venv"
   rm -rf "$venv"
   mkdir -p "$cache"
-  python3 -m venv "$venv"
+  if ! command -v python3 >/dev/null 2>&1 || ! python3 -m venv "$venv"; then
+    # A bare Debian: Python with venv from Debian's packages.
+    as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3 python3-venv >/dev/null
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+  fi
   "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
   touch "$venv/.installed"
 fi

@@ -25,7 +25,7 @@ export const NOT_BLANK = new RegExp(`^[^\\u0000]*[^\\u0000${TRIMMED}][^\\u0000]*
  * A name or label: at most `max` characters as sent, not blank, stored trimmed. The limits apply to
  * what the client sent, so the document's maxLength and pattern are the whole rule.
  */
-export const requiredText = (max: number) => z.string().max(max).regex(NOT_BLANK, 'must not be blank').trim();
+export const requiredText = (max: number) => z.string().max(max).regex(NOT_BLANK, 'must not be blank, nor contain U+0000 (NUL)').trim();
 
 /** An email address; the pattern is the rule (no JSON Schema `format`, whose validators disagree on the edges). */
 export const EMAIL = /^[A-Za-z0-9_'+-]+(?:\.[A-Za-z0-9_'+-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;

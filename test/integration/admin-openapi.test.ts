@@ -75,7 +75,7 @@ describe('text the database cannot store', () => {
     expect(tokens.items.map((t) => t.name)).not.toContain('dashboard');
   });
 
-  it('every admin text is covered: a nested key, an unpaired surrogate, a query string, a body no schema validates', async () => {
+  it('every admin text is covered: a nested value, an unpaired surrogate, a query string, a body no schema validates', async () => {
     const nestedKey = await stack.admin('/api/v1/users', {
       method: 'POST',
       body: JSON.stringify({ users: [{ name: 'Ada', managedAppleId: 'ada@acme.example', groups: ['ok', 'bad\u0000'] }] }),
@@ -98,6 +98,11 @@ describe('text the database cannot store', () => {
     const reason = await stack.admin(`/api/v1/enrollments/${crypto.randomUUID()}/disenroll`, { method: 'POST', body: JSON.stringify({ reason: 'x\u0000' }) });
     expect(reason.status).toBe(400);
     expect((await errorOf(reason)).details?.issues?.[0]?.path).toBe('reason');
+  });
+
+  it('an unknown property is ignored, whatever it holds, as the document allows', async () => {
+    const res = await stack.admin('/api/v1/tokens', { method: 'POST', body: JSON.stringify({ name: 'extra', scope: 'read', 'x\u0000': 'y\u0000' }) });
+    expect(res.status).toBe(201);
   });
 
   it('the document states the rule on every free-text string', () => {
@@ -138,6 +143,38 @@ describe('limits are the document’s', () => {
     const wrong = await stack.admin('/api/v1/enrollments?cursor=garbage');
     expect(wrong.status).toBe(400);
     expect((await errorOf(wrong)).code).toBe('validation_failed');
+  });
+});
+
+describe('answers for what the schema cannot say', () => {
+  it('a method the document does not list on a documented path: 405 with Allow', async () => {
+    const res = await stack.admin('/api/v1/tokens', { method: 'PATCH', body: '{}' });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST, GET');
+    expect((await errorOf(res)).code).toBe('method_not_allowed');
+    const item = await stack.admin(`/api/v1/policies/${crypto.randomUUID()}`, { method: 'GET' });
+    expect(item.status).toBe(405);
+    expect(item.headers.get('allow')).toBe('PUT, DELETE');
+    expect((await stack.admin('/api/v1/nothing-here')).status).toBe(404);
+  });
+
+  it('a profile that fits the schema but refers to a payload it does not hold: 422 rule_violated, documented', async () => {
+    expect(document.paths['/policies'].post.responses['422']).toBeDefined();
+    const res = await stack.admin('/api/v1/policies', {
+      method: 'POST',
+      body: JSON.stringify({
+        name: 'wifi',
+        assignTo: { all: true },
+        profile: {
+          displayName: 'Wi-Fi',
+          payloads: [{ kind: 'wifi', ssid: 'corp', encryption: 'WPA2', eap: { acceptEapTypes: [13], trustedCertificateUuids: [crypto.randomUUID()] } }],
+        },
+      }),
+    });
+    expect(res.status).toBe(422);
+    const error = await errorOf(res);
+    expect(error.code).toBe('rule_violated');
+    expect(error.details?.issues?.[0]?.path).toBe('profile.payloads.0.eap.trustedCertificateUuids.0');
   });
 });
 
