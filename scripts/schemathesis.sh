@@ -50,7 +50,7 @@ cleanup() {
   fi
   if [ "$status" -ne 0 ] && [ -f "$work/stack.log" ]; then
     echo "schemathesis: the stack's log (last 40 lines):"
-    grep -v 'Admin token' "$work/stack.log" | tail -n 40
+    grep -vF "$admin_token" "$work/stack.log" | tail -n 40
   fi
   rm -rf "$work"
   exit "$status"

@@ -26,7 +26,7 @@ const ImportUsers = z
         z.object({
           name: requiredText(200),
           email: email().optional(),
-          phone: z.string().regex(/^\+[1-9]\d{6,14}$/).optional(),
+          phone: z.string().regex(/^\+[1-9][0-9]{6,14}$/).optional(),
           managedAppleId: email(),
           password: z.string().min(12).max(200).optional().openapi({ description: 'directory password for signing in from Settings without an invite' }),
           groups: z.array(requiredText(100)).max(50).optional().openapi({ description: 'directory groups (policies can be assigned to a group)' }),

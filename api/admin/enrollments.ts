@@ -11,7 +11,7 @@ import { email, jsonError, requiredText } from './openapi-common.js';
 import { assertStorable, statedInSchema } from '../validation-hook.js';
 import { recordAudit } from '../../db/audit.js';
 
-const e164 = /^\+[1-9]\d{6,14}$/;
+const e164 = /^\+[1-9][0-9]{6,14}$/;
 
 const CreateEnrollmentBody = z
   .object({

@@ -18,7 +18,7 @@ const PolicyBody = z
     assignTo: z.union([z.object({ all: z.literal(true) }), z.object({ group: requiredText(100) })]),
     profile: profileSpecSchema.optional(),
     requiredApps: z
-      .array(z.object({ adamId: z.string().regex(/^\d+$/), bundleId: z.string().min(3).max(255) }))
+      .array(z.object({ adamId: z.string().regex(/^[0-9]+$/), bundleId: z.string().min(3).max(255) }))
       .max(50)
       .default([])
       .openapi({ description: 'Apps and Books apps every device in scope gets (user licence, install, approval tracked)' }),
