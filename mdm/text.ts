@@ -21,3 +21,6 @@ export const HOST = new RegExp(`^[^\\u0000/${TRIMMED}]+$`);
 /** An email address. */
 export const EMAIL = /^[A-Za-z0-9_'+-]+(?:\.[A-Za-z0-9_'+-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
 export const emailAddress = () => z.string().max(254).regex(EMAIL, { error: 'an email address such as ada@example.com' });
+
+/** Standard base64 with padding, as a pattern (a `format` or `contentEncoding` is not checked alike everywhere). */
+export const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;

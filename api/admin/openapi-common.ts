@@ -12,4 +12,4 @@ export const ErrorResponse = z
 
 export const jsonError = (description: string) => ({ description, content: { 'application/json': { schema: ErrorResponse } } });
 
-export { emailAddress as email, requiredText } from '../../mdm/text.js';
+export { BASE64, emailAddress as email, requiredText } from '../../mdm/text.js';
