@@ -5,6 +5,7 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
+import { storableText } from './storable-text.js';
 
 export class ApiError extends Error {
   constructor(
@@ -31,7 +32,9 @@ export function sendError(c: Context, err: ApiError): Response {
 export type RequestPart = 'body' | 'query' | 'params' | 'headers';
 
 /** 400 `validation_failed`: what is wrong, as field paths a client can point at (`user.email`, `channel`). */
-export function invalidRequest(where: RequestPart, issues: { path: string; message: string }[]): ApiError {
+export function invalidRequest(where: RequestPart, given: { path: string; message: string }[]): ApiError {
+  // Paths can name the client's own keys: echo them as text that can be stored and logged.
+  const issues = given.map((i) => ({ path: storableText(i.path), message: storableText(i.message) }));
   const summary = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
   return new ApiError(400, 'validation_failed', `The request ${where} is invalid: ${summary}`, { issues });
 }

@@ -14,6 +14,11 @@ export function isStorableText(text: string): boolean {
   return !UNSTORABLE.test(text);
 }
 
+/** `text` with each character the database cannot store replaced by U+FFFD (for echoing input back). */
+export function storableText(text: string): string {
+  return text.replace(UNSTORABLE_EVERYWHERE, '\uFFFD');
+}
+
 /** The path (`user.name`, `users.0.groups.1`) of the first string in `value` that cannot be stored. */
 export function firstUnstorablePath(value: unknown, path: string[] = []): string | undefined {
   if (typeof value === 'string') return isStorableText(value) ? undefined : path.join('.') || '(root)';
@@ -26,7 +31,7 @@ export function firstUnstorablePath(value: unknown, path: string[] = []): string
   }
   if (value && typeof value === 'object') {
     for (const [key, item] of Object.entries(value)) {
-      if (!isStorableText(key)) return [...path, key.replace(UNSTORABLE_EVERYWHERE, '\uFFFD')].join('.');
+      if (!isStorableText(key)) return [...path, storableText(key)].join('.');
       const found = firstUnstorablePath(item, [...path, key]);
       if (found !== undefined) return found;
     }

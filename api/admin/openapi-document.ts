@@ -1,9 +1,10 @@
 /**
  * Finishes the admin API's OpenAPI document with what every route shares, so no route can forget
  * it: the answers any request can get (400 `validation_failed`, 401, 403 for writes, 413 for
- * bodies, 429, 503) with their headers, and the text rule (no NUL in any string) as a `pattern` on
- * every free-text string, so a generator reading the document never makes a request the API
- * refuses for a reason the document does not state.
+ * bodies, 429, 503) with their headers; the text rule (no NUL in any string) as a `pattern` on
+ * every free-text string; and the safe-integer bounds zod applies to every integer. So a generator
+ * reading the document never makes a request the API refuses for a reason the document does not
+ * state.
  */
 import { UNSTORABLE_MESSAGE } from '../storable-text.js';
 
@@ -55,13 +56,25 @@ export const bodyResponses = {
 /** No U+0000 anywhere: the `pattern` of every string that has no stricter pattern, format or value list. */
 export const STORABLE_TEXT_PATTERN = '^[^\\u0000]*$';
 
-function addStorableTextPattern(node: unknown): void {
-  if (Array.isArray(node)) return node.forEach(addStorableTextPattern);
+/**
+ * Integers are JavaScript's safe integers (what zod's `int()` accepts): bounds the schema did not
+ * give are stated as those.
+ */
+function addSafeIntegerBounds(schema: Json): void {
+  const isInteger = schema.type === 'integer' || (Array.isArray(schema.type) && schema.type.includes('integer'));
+  if (!isInteger) return;
+  if (!('maximum' in schema) && !('exclusiveMaximum' in schema)) schema.maximum = Number.MAX_SAFE_INTEGER;
+  if (!('minimum' in schema) && !('exclusiveMinimum' in schema)) schema.minimum = Number.MIN_SAFE_INTEGER;
+}
+
+function addImplicitRules(node: unknown): void {
+  if (Array.isArray(node)) return node.forEach(addImplicitRules);
   if (!node || typeof node !== 'object') return;
   const schema = node as Json;
+  addSafeIntegerBounds(schema);
   const isString = schema.type === 'string' || (Array.isArray(schema.type) && schema.type.includes('string'));
   if (isString && !('pattern' in schema) && !('format' in schema) && !('enum' in schema) && !('const' in schema)) schema.pattern = STORABLE_TEXT_PATTERN;
-  Object.values(schema).forEach(addStorableTextPattern);
+  Object.values(schema).forEach(addImplicitRules);
 }
 
 /** Adds the shared answers to every operation (an operation's own description of one wins) and the text pattern. */
@@ -83,7 +96,7 @@ export function finishAdminDocument<T extends object>(document: T): T {
       operation.responses = Object.fromEntries(Object.entries(merged).sort(([a], [b]) => a.localeCompare(b)));
     }
   }
-  addStorableTextPattern(doc);
+  addImplicitRules(doc);
   return doc as unknown as T;
 }
 
