@@ -105,6 +105,17 @@ describe('text the database cannot store', () => {
     expect(res.status).toBe(201);
   });
 
+  it("an answer echoing the client's own key names it without the NUL", async () => {
+    const res = await stack.admin('/api/v1/policies', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'keys', assignTo: { all: true }, profile: { displayName: 'R', payloads: [{ kind: 'restrictions', keys: { 'allow\u0000Camera': false } }] } }),
+    });
+    expect([400, 422]).toContain(res.status);
+    const text = await res.text();
+    expect(text).not.toContain('\\u0000');
+    expect(text).toContain('allow\uFFFDCamera');
+  });
+
   it('the document states the rule on every free-text string', () => {
     expect(schemaOf('MintApiToken').properties.name.pattern).toContain('[^\\u0000]');
     expect(param('get', '/audit', 'targetType').pattern).toBe('^[^\\u0000]*$');
@@ -127,6 +138,23 @@ describe('limits are the document’s', () => {
     const longest = await stack.admin('/api/v1/tokens', { method: 'POST', body: JSON.stringify({ name: ` ${'b'.repeat(maxLength - 2)} `, scope: 'read' }) });
     expect(longest.status).toBe(201);
     expect(((await longest.json()) as { name: string }).name).toBe('b'.repeat(maxLength - 2));
+  });
+
+  it('every integer states the safe-integer bounds the API applies', async () => {
+    const unbounded: string[] = [];
+    const walk = (node: unknown, at: string) => {
+      if (Array.isArray(node)) return node.forEach((n, i) => walk(n, `${at}/${i}`));
+      if (!node || typeof node !== 'object') return;
+      const schema = node as Json;
+      if (schema.type === 'integer' && !((('maximum' in schema) || ('exclusiveMaximum' in schema)) && (('minimum' in schema) || ('exclusiveMinimum' in schema)))) unbounded.push(at);
+      for (const [k, v] of Object.entries(schema)) walk(v, `${at}/${k}`);
+    };
+    walk(document, '#');
+    expect(unbounded).toEqual([]);
+    const act = (itunesStoreId: number) =>
+      stack.admin(`/api/v1/enrollments/${crypto.randomUUID()}/actions`, { method: 'POST', body: JSON.stringify({ type: 'install_application', itunesStoreId }) });
+    expect((await act(Number.MAX_SAFE_INTEGER)).status).toBe(404);
+    expect((await act(2 ** 60)).status).toBe(400);
   });
 
   it('before: the documented maximum is accepted', async () => {
