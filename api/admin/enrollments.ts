@@ -198,7 +198,7 @@ const resendRouteDef = createRoute({
 const cancelRouteDef = createRoute({
   method: 'delete',
   path: '/enrollments/{id}',
-  summary: 'Cancel an invite that has not enrolled',
+  summary: 'Cancel an invite that has not enrolled (it is not deleted: GET still shows it, with its timeline, ending `cancelled`)',
   security,
   request: { params: idParams },
   responses: { 202: { description: 'Cancelling', content: { 'application/json': { schema: Accepted } } }, 404: jsonError('No such enrollment'), 409: jsonError('Already enrolled or finished') },

@@ -67,11 +67,30 @@ function addSafeIntegerBounds(schema: Json): void {
   if (!('minimum' in schema) && !('exclusiveMinimum' in schema)) schema.minimum = Number.MIN_SAFE_INTEGER;
 }
 
+/** Any JSON value whose strings (and object keys) the database can store: what `{}` means here. */
+const STORABLE_JSON = {
+  description: `Any JSON value; every string and object key ${UNSTORABLE_MESSAGE}`,
+  anyOf: [
+    { type: 'string', pattern: STORABLE_TEXT_PATTERN },
+    { type: ['number', 'boolean', 'null'] },
+    { type: 'array', items: { $ref: '#/components/schemas/StorableJson' } },
+    { type: 'object', propertyNames: { pattern: STORABLE_TEXT_PATTERN }, additionalProperties: { $ref: '#/components/schemas/StorableJson' } },
+  ],
+};
+
+const isAnything = (value: unknown) => !!value && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0;
+
 function addImplicitRules(node: unknown): void {
   if (Array.isArray(node)) return node.forEach(addImplicitRules);
   if (!node || typeof node !== 'object') return;
   const schema = node as Json;
   addSafeIntegerBounds(schema);
+  // Records: their keys are text too; their free values are StorableJson.
+  if (schema.additionalProperties && typeof schema.additionalProperties === 'object') {
+    schema.propertyNames ??= { pattern: STORABLE_TEXT_PATTERN };
+    if (isAnything(schema.additionalProperties)) schema.additionalProperties = { $ref: '#/components/schemas/StorableJson' };
+  }
+  if (isAnything(schema.items)) schema.items = { $ref: '#/components/schemas/StorableJson' };
   const isString = schema.type === 'string' || (Array.isArray(schema.type) && schema.type.includes('string'));
   if (isString && !('pattern' in schema) && !('format' in schema) && !('enum' in schema) && !('const' in schema)) schema.pattern = STORABLE_TEXT_PATTERN;
   Object.values(schema).forEach(addImplicitRules);
@@ -97,6 +116,8 @@ export function finishAdminDocument<T extends object>(document: T): T {
     }
   }
   addImplicitRules(doc);
+  const components = ((doc as unknown as Json).components ??= {}) as Json;
+  ((components.schemas ??= {}) as Json).StorableJson = STORABLE_JSON;
   return doc as unknown as T;
 }
 
