@@ -119,6 +119,18 @@ describe('text the database cannot store', () => {
   it('the document states the rule on every free-text string', () => {
     expect(schemaOf('MintApiToken').properties.name.pattern).toContain('[^\\u0000]');
     expect(param('get', '/audit', 'targetType').pattern).toBe('^[^\\u0000]*$');
+    // Free JSON (a custom command's params) and record keys too: no schema there lets a NUL through.
+    const open: string[] = [];
+    const walk = (node: unknown, at: string) => {
+      if (Array.isArray(node)) return node.forEach((n, i) => walk(n, `${at}/${i}`));
+      if (!node || typeof node !== 'object') return;
+      const schema = node as Json;
+      if (schema.additionalProperties && typeof schema.additionalProperties === 'object' && !schema.propertyNames) open.push(at);
+      for (const key of ['additionalProperties', 'items']) if (schema[key] && typeof schema[key] === 'object' && Object.keys(schema[key]).length === 0) open.push(`${at}/${key}`);
+      for (const [k, v] of Object.entries(schema)) walk(v, `${at}/${k}`);
+    };
+    walk(document, '#');
+    expect(open).toEqual([]);
   });
 });
 
