@@ -13,7 +13,6 @@ import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Logger } from 'pino';
-import { ZodError } from 'zod';
 import type { Env } from '../config/env.js';
 import type { Db } from '../db/connection.js';
 import { InviteChangeError } from '../db/enrollments.js';
@@ -34,8 +33,10 @@ import { enrollmentRoutes } from './admin/enrollments.js';
 import { requireAdmin } from './auth.js';
 import { RateLimiter } from './rate-limit.js';
 import { limitBody } from './body-limit.js';
-import { ApiError, errorBody, sendError, validationError } from './errors.js';
+import { ApiError, errorBody, sendError } from './errors.js';
 import { docsRoutes } from './ops/docs.js';
+import { ADMIN_API_DESCRIPTION, finishAdminDocument, methodsAllowedAt } from './admin/openapi-document.js';
+import { validationHook } from './validation-hook.js';
 import { healthRoutes } from './ops/health.js';
 import type { OutboxRelay } from './outbox-relay.js';
 import type { AppEnv } from './types.js';
@@ -60,9 +61,7 @@ const ADMIN_BODY_LIMIT = 1024 * 1024;
 export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
   const full: AppDeps = {
     ...deps,
-    validationHook: (result) => {
-      if (!result.success) throw validationError(result.error as unknown as ZodError, result.target === 'json' ? 'body' : result.target === 'param' ? 'params' : 'query');
-    },
+    validationHook,
   };
   const app = new OpenAPIHono<AppEnv>({ defaultHook: full.validationHook });
 
@@ -104,11 +103,16 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
   admin.route('/', auditRoutes(full));
   admin.route('/', tokenRoutes(full));
   admin.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
-  admin.doc31('/openapi.json', {
-    openapi: '3.1.0',
-    info: { title: 'Tandem admin API', version: '1', description: 'Invite users, watch enrollments, act on devices.' },
-    servers: [{ url: new URL('/api/v1', deps.publicUrl).href }],
-  });
+  let document: ReturnType<typeof admin.getOpenAPI31Document> | undefined;
+  const adminDocument = () =>
+    (document ??= finishAdminDocument(
+      admin.getOpenAPI31Document({
+        openapi: '3.1.0',
+        info: { title: 'Tandem admin API', version: '1', description: ADMIN_API_DESCRIPTION },
+        servers: [{ url: new URL('/api/v1', deps.publicUrl).href }],
+      }),
+    ));
+  admin.get('/openapi.json', (c) => c.json(adminDocument()));
   admin.route('/docs', docsRoutes(new URL('/api/v1/openapi.json', deps.publicUrl).pathname));
   app.route('/api/v1', admin);
 
@@ -131,13 +135,21 @@ export function createApp(deps: Omit<AppDeps, 'validationHook'>) {
   app.route('/vpp', vppNotificationRoutes(full));
   if (deps.sandbox) app.route('/sandbox', sandboxRoutes(deps.db, deps.env.TANDEM_ORGANIZATION));
 
-  app.notFound((c) => c.json(errorBody('not_found', `Nothing is served at ${c.req.method} ${c.req.path}.`), 404));
+  app.notFound((c) => {
+    // A documented admin path asked with a method the document does not list: 405 and what is allowed.
+    const allowed = methodsAllowedAt(adminDocument(), '/api/v1', c.req.path);
+    if (allowed) {
+      c.header('Allow', allowed.join(', '));
+      return c.json(errorBody('method_not_allowed', `${c.req.path} answers ${allowed.join(', ')}, not ${c.req.method}.`), 405);
+    }
+    return c.json(errorBody('not_found', `Nothing is served at ${c.req.method} ${c.req.path}.`), 404);
+  });
   app.onError((err, c) => {
     if (err instanceof ApiError) return sendError(c, err);
     if (err instanceof ConflictError) return c.json(errorBody(err.code, err.message, err.details), 409);
     if (err instanceof InviteChangeError) return c.json(errorBody(err.code, err.message), err.code === 'enrollment_not_found' ? 404 : 409);
     if (err instanceof HTTPException) {
-      const code = /malformed json/i.test(err.message) ? 'malformed_json' : 'bad_request';
+      const code = /malformed json/i.test(err.message) ? 'malformed_json' : err.status === 415 ? 'unsupported_media_type' : 'bad_request';
       return c.json(errorBody(code, err.message), err.status);
     }
     if (isDatabaseUnavailable(err)) {

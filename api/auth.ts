@@ -31,7 +31,8 @@ export function requireAdmin(db: Db, limits: AdminAuthLimits): MiddlewareHandler
     const refuse = async (err: ApiError) => (await limits.limiter.spend(c, limits.failuresPerAddress, clientAddress(c, limits.trustProxy))) ?? sendError(c, err);
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match) return refuse(new ApiError(401, 'unauthenticated', 'Send an admin API token as "Authorization: Bearer <token>".', undefined, challenge));
+    // No token guesses nothing: always 401, and the address's failure budget is kept for wrong tokens.
+    if (!match) return sendError(c, new ApiError(401, 'unauthenticated', 'Send an admin API token as "Authorization: Bearer <token>".', undefined, challenge));
     const row = await db
       .selectFrom('api_tokens')
       .select(['id', 'name', 'scope', 'expires_at'])

@@ -14,6 +14,7 @@ import {
   type CommandRefusalCode,
   type PayloadViolation,
 } from './capabilities.js';
+import { requiredText } from './text.js';
 import { queriesFor } from './device-queries.js';
 import { buildProfile, passcodeKeysOf, profileSpecSchema, type PasscodeOptions, type PasscodeSpec } from './payloads.js';
 import { buildPlist, parsePlist } from './plist-codec.js';
@@ -21,7 +22,7 @@ import { buildPlist, parsePlist } from './plist-codec.js';
 // ---------------------------------------------------------------------------------------------
 // The action schema (JSON body, camelCase)
 
-const text = (max: number) => z.string().trim().min(1, { error: 'must not be empty' }).max(max);
+const text = (max: number) => requiredText(max);
 const bundleId = z
   .string()
   .max(255)
@@ -40,7 +41,7 @@ export const adminActionSchema = z.discriminatedUnion(
       type: z.literal('device_lock'),
       ...lockScreen,
       /** macOS only (the PIN that unlocks a locked Mac); planAction refuses it for iPhone and iPad. */
-      pin: z.string().regex(/^\d{6}$/, { error: 'six digits' }).optional(),
+      pin: z.string().regex(/^[0-9]{6}$/, { error: 'six digits' }).optional(),
     }),
     z.strictObject({
       type: z.literal('device_information'),

@@ -9,15 +9,19 @@
 import { randomUUID, X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import { restrictions } from './capabilities.js';
+import { emailAddress, HOST, requiredText } from './text.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shared pieces
 
-const text = (max = 255) => z.string().trim().min(1, { error: 'must not be empty' }).max(max);
-const host = text(253).regex(/^[^\s/]+$/, { error: 'a host name or address, without scheme or path' });
+const text = (max = 255) => requiredText(max);
+const host = z
+  .string()
+  .max(253)
+  .regex(HOST, { error: 'a host name or address, without scheme or path' });
 const port = z.int().min(1).max(65_535);
 const domains = z.array(text(253)).min(1).max(500);
-const base64 = z.string().regex(/^[A-Za-z0-9+/\s]*={0,2}\s*$/, { error: 'must be base64' });
+const base64 = z.string().regex(/^[A-Za-z0-9+/\t\n\r ]*={0,2}[\t\n\r ]*$/, { error: 'must be base64' });
 
 /** Fields every payload spec may carry. `uuid` lets other payloads of the profile refer to this one. */
 const common = {
@@ -361,7 +365,7 @@ export const mailPayloadSchema = z.strictObject({
   accountType: z.enum(['imap', 'pop']),
   accountDescription: text(200).optional(),
   accountName: text(200).optional().describe("the user's display name"),
-  emailAddress: z.email().optional(),
+  emailAddress: emailAddress().optional(),
   incoming: mailServer,
   outgoing: mailServer.extend({ passwordSameAsIncoming: z.boolean().optional() }),
   preventMove: z.boolean().optional(),
@@ -373,7 +377,7 @@ export const exchangePayloadSchema = z.strictObject({
   ...common,
   host,
   useSSL: z.boolean().optional().describe('default true'),
-  emailAddress: z.email().optional(),
+  emailAddress: emailAddress().optional(),
   username: text().optional(),
   password: z.string().min(1).optional(),
   oauth: z.boolean().optional(),

@@ -26,7 +26,7 @@ const list = createRoute({
       targetId: z.string().max(100).optional(),
       action: z.string().max(100).optional(),
       limit: z.coerce.number().int().min(1).max(500).default(100),
-      before: z.coerce.number().int().positive().optional().openapi({ description: 'the `nextBefore` of the previous page' }),
+      before: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional().openapi({ description: 'the `nextBefore` of the previous page' }),
     }),
   },
   responses: { 200: { description: 'Entries', content: { 'application/json': { schema: z.object({ items: z.array(Entry), nextBefore: z.number().int().nullable() }) } } } },

@@ -2,14 +2,15 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { getManagedDomains, putManagedDomains, upsertDirectoryUsers } from '../../db/directory.js';
 import type { AppDeps } from '../app.js';
 import type { AppEnv } from '../types.js';
-import { jsonError } from './openapi-common.js';
+import { email, jsonError, requiredText } from './openapi-common.js';
 import { recordAudit } from '../../db/audit.js';
 
+// Checked as sent (the document's pattern and maxLength are the rule), stored in lower case.
 const fqdn = z
   .string()
-  .trim()
-  .toLowerCase()
-  .regex(/^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?$/, 'a domain name such as acme.example');
+  .max(253)
+  .regex(/^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\.?$/, 'a domain name such as acme.example')
+  .toLowerCase();
 
 const Domains = z
   .object({
@@ -23,12 +24,12 @@ const ImportUsers = z
     users: z
       .array(
         z.object({
-          name: z.string().trim().min(1).max(200),
-          email: z.email().max(254).optional(),
-          phone: z.string().regex(/^\+[1-9]\d{6,14}$/).optional(),
-          managedAppleId: z.email().max(254),
+          name: requiredText(200),
+          email: email().optional(),
+          phone: z.string().regex(/^\+[1-9][0-9]{6,14}$/).optional(),
+          managedAppleId: email(),
           password: z.string().min(12).max(200).optional().openapi({ description: 'directory password for signing in from Settings without an invite' }),
-          groups: z.array(z.string().trim().min(1).max(100)).max(50).optional().openapi({ description: 'directory groups (policies can be assigned to a group)' }),
+          groups: z.array(requiredText(100)).max(50).optional().openapi({ description: 'directory groups (policies can be assigned to a group)' }),
         }),
       )
       .min(1)
@@ -44,7 +45,7 @@ const putDomains = createRoute({
   summary: "The organisation's managed domains (account-driven enrollment discovery)",
   security,
   request: { body: { required: true, content: { 'application/json': { schema: Domains } } } },
-  responses: { 200: { description: 'Stored', content: { 'application/json': { schema: Domains } } }, 400: jsonError('Invalid request') },
+  responses: { 200: { description: 'Stored', content: { 'application/json': { schema: Domains } } } },
 });
 
 const getDomains = createRoute({
@@ -66,7 +67,6 @@ const importUsers = createRoute({
       description: 'Imported',
       content: { 'application/json': { schema: z.object({ created: z.number().int(), updated: z.number().int(), ids: z.array(z.uuid()) }) } },
     },
-    400: jsonError('Invalid request'),
     409: jsonError('An email and a Managed Apple ID belong to two different users'),
   },
 });

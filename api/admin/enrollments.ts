@@ -8,39 +8,60 @@ import { attentionReasons, type AttentionReason } from '../../domain/attention.j
 import { ApiError } from '../errors.js';
 import type { AppDeps } from '../app.js';
 import type { AppEnv } from '../types.js';
-import { ErrorResponse, jsonError } from './openapi-common.js';
+import { email, jsonError, requiredText } from './openapi-common.js';
+import { assertStorable, statedInSchema } from '../validation-hook.js';
 import { recordAudit } from '../../db/audit.js';
 
-const e164 = /^\+[1-9]\d{6,14}$/;
+const e164 = /^\+[1-9][0-9]{6,14}$/;
 
 const CreateEnrollmentBody = z
   .object({
     user: z.object({
-      name: z.string().trim().min(1).max(200),
-      email: z.email().max(254).optional(),
+      name: requiredText(200),
+      email: email().optional(),
       phone: z.string().regex(e164, 'an E.164 phone number such as +14155550100').optional(),
     }),
     channel: z.enum(['email', 'sms']),
     ownership: z.enum(['personal', 'corporate', 'user_choice']),
     enrollmentType: z.enum(['user', 'device']).optional(),
     authMode: z.enum(['authenticated', 'open']),
-    managedAppleId: z.email().max(254).optional(),
+    managedAppleId: email().optional(),
   })
   .superRefine((body, ctx) => {
     if (body.channel === 'email' && !body.user.email) {
-      ctx.addIssue({ code: 'custom', path: ['user', 'email'], message: 'required when channel is "email"' });
+      ctx.addIssue({ code: 'custom', path: ['user', 'email'], message: 'required when channel is "email"', params: statedInSchema });
     }
     if (body.channel === 'sms' && !body.user.phone) {
-      ctx.addIssue({ code: 'custom', path: ['user', 'phone'], message: 'required when channel is "sms"' });
+      ctx.addIssue({ code: 'custom', path: ['user', 'phone'], message: 'required when channel is "sms"', params: statedInSchema });
     }
     if (body.ownership === 'user_choice' && body.enrollmentType) {
       ctx.addIssue({
         code: 'custom',
         path: ['enrollmentType'],
         message: 'leave it out when ownership is "user_choice": the user chooses in the enrollment portal',
+        params: statedInSchema,
       });
     }
   })
+  .openapi({
+    description:
+      'The invite goes to `user.email` (channel `email`) or `user.phone` (channel `sms`), which is then required. With ownership `user_choice` the user picks the enrollment type in the portal, so `enrollmentType` must be left out.',
+    // The superRefine above, for readers of the document (JSON Schema cannot be derived from it).
+    allOf: [
+      {
+        anyOf: [
+          { properties: { channel: { const: 'email' }, user: { required: ['name', 'email'] } } },
+          { properties: { channel: { const: 'sms' }, user: { required: ['name', 'phone'] } } },
+        ],
+      },
+      {
+        anyOf: [
+          { properties: { ownership: { enum: ['personal', 'corporate'] } } },
+          { properties: { ownership: { const: 'user_choice' } }, not: { required: ['enrollmentType'] } },
+        ],
+      },
+    ],
+  } as object)
   .openapi('CreateEnrollment');
 
 const EnrollmentStatus = z.enum(enrollmentStatuses).openapi('EnrollmentStatus');
@@ -138,9 +159,7 @@ const createRouteDef = createRoute({
   responses: {
     200: { description: 'A retried request (same Idempotency-Key): the enrollment it created', content: { 'application/json': { schema: CreatedEnrollment } } },
     201: { description: 'Enrollment created; its workflow starts at once', content: { 'application/json': { schema: CreatedEnrollment } } },
-    400: jsonError('Invalid request'),
-    401: jsonError('Missing or invalid token'),
-    409: jsonError('A prerequisite is missing: apns_certificate_missing, apns_certificate_expired or managed_apple_id_required'),
+    409: jsonError('A prerequisite is missing (`apns_certificate_missing`, `apns_certificate_expired`, `managed_apple_id_required`), or the Managed Apple ID belongs to another user (`managed_apple_id_in_use`)'),
   },
 });
 
@@ -156,7 +175,8 @@ const getRouteDef = createRoute({
   },
 });
 
-const Cursor = z.object({ createdAt: z.iso.datetime(), id: z.uuid() });
+/** `<created at, ms since 1970>_<id>` of the last item of the previous page: any string of this shape is a valid cursor. */
+const CURSOR = /^([0-9]{1,13})_([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/;
 
 const listRouteDef = createRoute({
   method: 'get',
@@ -167,15 +187,14 @@ const listRouteDef = createRoute({
     query: z.object({
       status: ShownStatus.optional(),
       limit: z.coerce.number().int().min(1).max(200).default(50),
-      cursor: z.string().optional().openapi({ description: 'the `nextCursor` of the previous page' }),
+      cursor: z.string().regex(CURSOR, 'the nextCursor of a previous page').optional().openapi({ description: 'the `nextCursor` of the previous page' }),
     }),
   },
   responses: {
     200: {
       description: 'A page of enrollments',
-      content: { 'application/json': { schema: z.object({ items: z.array(EnrollmentView), nextCursor: z.string().nullable() }) } },
+      content: { 'application/json': { schema: z.object({ items: z.array(EnrollmentView), nextCursor: z.string().regex(CURSOR).nullable() }) } },
     },
-    400: { description: 'Invalid query', content: { 'application/json': { schema: ErrorResponse } } },
   },
 });
 
@@ -193,7 +212,7 @@ const resendRouteDef = createRoute({
 const cancelRouteDef = createRoute({
   method: 'delete',
   path: '/enrollments/{id}',
-  summary: 'Cancel an invite that has not enrolled',
+  summary: 'Cancel an invite that has not enrolled (it is not deleted: GET still shows it, with its timeline, ending `cancelled`)',
   security,
   request: { params: idParams },
   responses: { 202: { description: 'Cancelling', content: { 'application/json': { schema: Accepted } } }, 404: jsonError('No such enrollment'), 409: jsonError('Already enrolled or finished') },
@@ -244,13 +263,11 @@ const disenrollRouteDef = createRoute({
 });
 
 function decodeCursor(text: string | undefined) {
-  if (!text) return undefined;
-  try {
-    return Cursor.parse(JSON.parse(Buffer.from(text, 'base64url').toString('utf8')));
-  } catch {
-    throw new ApiError(400, 'invalid_cursor', 'The cursor is not one this API issued.');
-  }
+  const [, ms, id] = (text && CURSOR.exec(text)) || [];
+  return ms && id ? { createdAt: new Date(Number(ms)).toISOString(), id } : undefined;
 }
+
+const encodeCursor = (next: { createdAt: string; id: string }) => `${Date.parse(next.createdAt)}_${next.id}`;
 
 export function enrollmentRoutes(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: deps.validationHook });
@@ -382,7 +399,7 @@ export function enrollmentRoutes(deps: AppDeps) {
   app.openapi(listRouteDef, async (c) => {
     const q = c.req.valid('query');
     const page = await listEnrollments(deps.db, { status: q.status, limit: q.limit, cursor: decodeCursor(q.cursor) });
-    const nextCursor = page.next ? Buffer.from(JSON.stringify(page.next)).toString('base64url') : null;
+    const nextCursor = page.next ? encodeCursor(page.next) : null;
     return c.json({ items: page.items, nextCursor }, 200);
   });
 

@@ -11,3 +11,5 @@ export const ErrorResponse = z
   .openapi('Error');
 
 export const jsonError = (description: string) => ({ description, content: { 'application/json': { schema: ErrorResponse } } });
+
+export { BASE64, emailAddress as email, requiredText } from '../../mdm/text.js';

@@ -7,22 +7,27 @@ import { profileSpecSchema } from '../../mdm/payloads.js';
 import type { AppDeps } from '../app.js';
 import { ApiError } from '../errors.js';
 import type { AppEnv } from '../types.js';
-import { jsonError } from './openapi-common.js';
+import { jsonError, requiredText } from './openapi-common.js';
+import { statedInSchema } from '../validation-hook.js';
 
 const security = [{ bearerAuth: [] }];
 
 const PolicyBody = z
   .object({
-    name: z.string().trim().min(1).max(200),
-    assignTo: z.union([z.object({ all: z.literal(true) }), z.object({ group: z.string().trim().min(1).max(100) })]),
+    name: requiredText(200),
+    assignTo: z.union([z.object({ all: z.literal(true) }), z.object({ group: requiredText(100) })]),
     profile: profileSpecSchema.optional(),
     requiredApps: z
-      .array(z.object({ adamId: z.string().regex(/^\d+$/), bundleId: z.string().min(3).max(255) }))
+      .array(z.object({ adamId: z.string().regex(/^[0-9]+$/), bundleId: z.string().min(3).max(255) }))
       .max(50)
       .default([])
       .openapi({ description: 'Apps and Books apps every device in scope gets (user licence, install, approval tracked)' }),
   })
-  .refine((p) => p.profile || p.requiredApps.length, { message: 'a policy needs a profile, required apps, or both', path: ['profile'] })
+  .refine((p) => p.profile || p.requiredApps.length, { message: 'a policy needs a profile, required apps, or both', path: ['profile'], params: statedInSchema })
+  .openapi({
+    description: 'A policy needs a profile, required apps, or both.',
+    anyOf: [{ required: ['profile'] }, { required: ['requiredApps'], properties: { requiredApps: { minItems: 1 } } }],
+  } as object)
   .openapi('PolicyInput');
 
 const Policy = z
@@ -37,6 +42,10 @@ const Policy = z
   })
   .openapi('Policy');
 
+const profileRules = jsonError(
+  '`rule_violated`: the profile fits the schema but breaks a rule the schema cannot state: restriction keys and value types from Apple\'s schema, payload UUIDs unique and referring to a certificate payload of the same profile, a readable certificate, the Wi-Fi and VPN credential combinations',
+);
+
 const Saved = z.object({ id: z.uuid(), version: z.number().int(), enrollmentsNotified: z.number().int() }).openapi('PolicySaved');
 const idParams = z.object({ id: z.uuid() });
 
@@ -46,7 +55,7 @@ const create = createRoute({
   summary: 'Create a policy (a configuration profile for everyone or a group); applied to enrolled devices now and to new ones after enrollment',
   security,
   request: { body: { required: true, content: { 'application/json': { schema: PolicyBody } } } },
-  responses: { 201: { description: 'Created', content: { 'application/json': { schema: Saved } } }, 400: jsonError('Invalid request') },
+  responses: { 201: { description: 'Created', content: { 'application/json': { schema: Saved } } }, 422: profileRules },
 });
 const update = createRoute({
   method: 'put',
@@ -54,7 +63,7 @@ const update = createRoute({
   summary: 'Change a policy: a new version, re-applied to every device it reaches',
   security,
   request: { params: idParams, body: { required: true, content: { 'application/json': { schema: PolicyBody } } } },
-  responses: { 200: { description: 'Saved', content: { 'application/json': { schema: Saved } } }, 404: jsonError('No such policy') },
+  responses: { 200: { description: 'Saved', content: { 'application/json': { schema: Saved } } }, 404: jsonError('No such policy'), 422: profileRules },
 });
 const list = createRoute({
   method: 'get',

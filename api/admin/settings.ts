@@ -4,7 +4,7 @@ import { describeCertificate, fromPkcs12, keyMatchesCertificate, type Certificat
 import type { AppDeps } from '../app.js';
 import { ApiError } from '../errors.js';
 import type { AppEnv } from '../types.js';
-import { jsonError } from './openapi-common.js';
+import { BASE64, jsonError } from './openapi-common.js';
 import { recordAudit } from '../../db/audit.js';
 import { resumeAttention } from '../../db/outbox.js';
 import { fixedByPushCertificate } from '../../domain/attention.js';
@@ -19,7 +19,7 @@ const replaceTopic = z.boolean().default(false).openapi({
 const ApnsUpload = z
   .union([
     z.object({ certificate: z.string().min(1).max(20_000).openapi({ description: 'PEM certificate' }), privateKey: z.string().min(1).max(20_000).openapi({ description: 'PEM private key' }), replaceTopic }),
-    z.object({ pkcs12: z.base64().max(40_000).openapi({ description: '.p12 file, base64' }), password: z.string().max(200), replaceTopic }),
+    z.object({ pkcs12: z.string().max(40_000).regex(BASE64, 'must be base64').openapi({ description: '.p12 file, base64' }), password: z.string().max(200), replaceTopic }),
   ])
   .openapi('ApnsUpload');
 

@@ -39,7 +39,7 @@ const VppUpload = z
   .object({
     sToken: z.string().min(20).max(10_000).optional().openapi({ description: 'the content token from Apple Business Manager (Apps and Books), as downloaded; omit to keep the current one' }),
     agent: z
-      .object({ adamId: z.string().regex(/^\d+$/), bundleId: z.string().min(3).max(255), pricingParam: z.enum(['STDQ', 'PLUS']).default('STDQ') })
+      .object({ adamId: z.string().regex(/^[0-9]+$/), bundleId: z.string().min(3).max(255), pricingParam: z.enum(['STDQ', 'PLUS']).default('STDQ') })
       .nullable()
       .optional()
       .openapi({ description: 'the agent app deployed to every enrolled device (null: none)' }),

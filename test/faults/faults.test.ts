@@ -160,6 +160,10 @@ describe('rate limits', () => {
       const guesses: number[] = [];
       for (let i = 0; i < 6; i++) guesses.push((await fetch(`${bases[i % 2]}/api/v1/enrollments`, { headers: { authorization: `Bearer tdm_guess_${i}` } })).status);
       expect(guesses).toEqual([401, 401, 401, 429, 429, 429]);
+      // A request without any token guesses nothing: 401 first, even from an address out of budget.
+      const bare = await fetch(`${bases[0]}/api/v1/enrollments`);
+      expect(bare.status).toBe(401);
+      expect(bare.headers.get('www-authenticate')).toMatch(/^Bearer/);
       const failureWindows = await limited.database.db.selectFrom('rate_limit_windows').select('subject').where('bucket', '=', 'api-auth-failure').execute();
       expect(failureWindows).toHaveLength(1);
       // What the table keeps identifies no one: subjects are hashes, never the token or the address.
