@@ -11,13 +11,15 @@ export const attentionReasons = {
   apns_unavailable: 'APNs stayed unreachable. Tandem retries by itself; retry now once it is back.',
   vpp_token_invalid: 'The Apps and Books token is expired or revoked. Upload a new one (PUT /api/v1/settings/vpp); app deployments resume by themselves.',
   vpp_not_configured: 'No Apps and Books token is configured. Upload one (PUT /api/v1/settings/vpp); app deployments resume by themselves.',
-  identity_expiring: 'The device identity is about to expire and the device has not installed its renewed identity. Make sure the device is online, then retry.',
+  identity_expiring: 'The device identity is about to expire and the device has not installed its renewed identity (or refused it). Make sure the device is online and can reach Tandem; the attention clears when it installs the renewal.',
   step_failed: 'A step failed in a way Tandem cannot retry by itself. Read the detail, fix the cause, then retry.',
 } as const;
 export type AttentionReason = keyof typeof attentionReasons;
 
 /** Reasons a new push certificate fixes: uploading one resumes these enrollments by itself. */
 export const fixedByPushCertificate: readonly AttentionReason[] = ['apns_not_configured', 'apns_rejected', 'apns_unavailable'];
+/** Conditions that block no step: a retry cannot clear them, their cause's fix does. */
+export const clearedByTheirCause: readonly AttentionReason[] = ['vpp_token_invalid', 'vpp_not_configured', 'identity_expiring'];
 /** Reasons that clear by themselves with time: the workflow retries them on a growing timer. */
 export const transientReasons: readonly AttentionReason[] = ['delivery_unavailable', 'apns_unavailable'];
 

@@ -4,7 +4,7 @@ import { createEnrollment, getEnrollment, lifecycleFromEnv, listEnrollments, req
 import { recordEnrollmentEvent } from '../../db/outbox.js';
 import { SettingsStore } from '../../db/settings.js';
 import { enrollmentStatuses } from '../../db/schema.js';
-import { attentionReasons, type AttentionReason } from '../../domain/attention.js';
+import { attentionReasons, clearedByTheirCause, describeAttention, type AttentionReason } from '../../domain/attention.js';
 import { ApiError } from '../errors.js';
 import type { AppDeps } from '../app.js';
 import type { AppEnv } from '../types.js';
@@ -227,7 +227,7 @@ const retryRouteDef = createRoute({
   responses: {
     202: { description: 'The failed step runs again', content: { 'application/json': { schema: Accepted } } },
     404: jsonError('No such enrollment'),
-    409: jsonError('`not_in_attention`: nothing waits for a retry'),
+    409: jsonError('`not_in_attention`: nothing waits for a retry; `not_retryable`: the attention clears with its cause (an Apps and Books token, the device installing its renewed identity)'),
   },
 });
 
@@ -378,6 +378,10 @@ export function enrollmentRoutes(deps: AppDeps) {
       const e = await trx.selectFrom('enrollments').select(['status', 'attention_reason']).where('id', '=', id).forUpdate().executeTakeFirst();
       if (!e) throw new ApiError(404, 'enrollment_not_found', 'No enrollment has this id.');
       if (!e.attention_reason) throw new ApiError(409, 'not_in_attention', `The enrollment is ${e.status}: nothing waits for a retry.`);
+      // Conditions no retry can clear: they clear when their cause does.
+      if (clearedByTheirCause.includes(e.attention_reason as AttentionReason)) {
+        throw new ApiError(409, 'not_retryable', `${describeAttention(e.attention_reason)} (A retry changes nothing here.)`);
+      }
       // Each retry is its own event (a second click retries again); the audit line says who asked.
       await recordEnrollmentEvent(trx, id, { type: 'retry', cause: 'admin' }, `retry:${c.get('requestId')}`);
       await recordAudit(trx, { actor: c.get('actor').name, action: 'enrollment.retry', targetType: 'enrollment', targetId: id, details: { reason: e.attention_reason }, requestId: c.get('requestId') });

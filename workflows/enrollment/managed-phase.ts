@@ -108,6 +108,7 @@ async function renewIdentity(run: EnrollmentRun): Promise<void> {
   const identity = run.state.managed.identity!;
   await run.mustSucceed('step_failed', () => run.call('renewIdentity', 'issue a renewed device identity', run.nextKey('renew-identity')));
   identity.pendingSince = Date.now();
+  identity.refusals = 0;
   await push(run, 'identity renewal');
 }
 
@@ -123,15 +124,33 @@ function identityDeadlines(run: EnrollmentRun): Deadline[] {
       fire: () => run.setCondition('identity', { reason: 'identity_expiring', detail: `expires ${new Date(identity.expiresAt).toISOString()}`, since: Date.now() }),
     });
   }
-  const repushAt = identity.pendingSince + renewalRepushMs(identity);
-  // Past expiry the device can no longer be reached through this identity: stop pushing.
+  const refusals = identity.refusals ?? 0;
+  // A refused renewal is issued again on a backoff (doubling per refusal), a pending one pushed again.
+  const repushAt = identity.pendingSince + renewalRepushMs(identity) * 2 ** Math.min(refusals, 6);
   if (repushAt < identity.expiresAt) {
     deadlines.push({
       at: repushAt,
-      what: 'identity renewal reminder push',
+      what: refusals ? 'identity renewal, issued again' : 'identity renewal reminder push',
       fire: async () => {
+        if (refusals) {
+          await renewIdentity(run);
+          return;
+        }
         identity.pendingSince = Date.now();
         await push(run, 'identity renewal, again');
+      },
+    });
+  }
+  // Expired without the device installing the renewal: the device can no longer reach Tandem (it is
+  // refused, and unenrolls itself). Inactive, then disenrolled after the unreachable grace period.
+  if (run.status === 'enrolled' || !run.state.managed.unregistered) {
+    deadlines.push({
+      at: identity.expiresAt,
+      what: 'identity expiry',
+      fire: async () => {
+        if (run.status === 'enrolled') await becomeInactive(run, 'the device identity expired before the device installed its renewal', true);
+        else run.state.managed.unregistered = true;
+        run.state.managed.inactiveSince ||= Date.now();
       },
     });
   }
@@ -185,8 +204,15 @@ export const managedPhase: Phase = {
         run.publish();
         return true;
       case 'identity_renewal_failed':
-        // The device refused the renewal's InstallProfile: issue another at the next reminder.
-        if (managed.identity?.pendingSince) await renewIdentity(run);
+        // The device refused the renewal's InstallProfile: a new one goes out at the next reminder,
+        // never at once (a device that always refuses must not drive a loop); refused three times,
+        // a person should look.
+        if (managed.identity?.pendingSince) {
+          managed.identity.refusals = (managed.identity.refusals ?? 0) + 1;
+          if (managed.identity.refusals >= 3 && !run.state.attention.identity) {
+            await run.setCondition('identity', { reason: 'identity_expiring', detail: `the device refused the renewed profile ${managed.identity.refusals} times`, since: Date.now() });
+          }
+        }
         return true;
       case 'disenroll_requested':
         await requestRemoval(run, event.reason);

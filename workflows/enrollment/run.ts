@@ -15,7 +15,7 @@ import {
 } from '@temporalio/workflow';
 import { transientReasons, type AttentionReason } from '../../domain/attention.js';
 import type { EnrollmentEvent } from '../../domain/events.js';
-import { EnrollmentMachine, type EnrollmentStatus } from '../../domain/lifecycle.js';
+import { EnrollmentMachine, isManaged, type EnrollmentStatus } from '../../domain/lifecycle.js';
 import type { EnrollmentActivities } from '../activity-types.js';
 import type { EnrollmentWorkflowInput } from '../messages.js';
 import { AttentionReasonKey, EnrollmentStatusKey, EnrollmentTypeKey, OwnershipKey } from '../search-attributes.js';
@@ -59,8 +59,15 @@ const databaseOnly = new Set<ActivityName>([
 /** Thrown out of a step waiting in `attention` when an event (cancel, disenroll, CheckOut) ends its phase. */
 export class Superseded extends Error {}
 
-/** Events that end the phase a blocked step belongs to: they are handled instead of waiting on. */
-const supersedingEvents = new Set<EnrollmentEvent['type']>(['cancel_requested', 'disenroll_requested', 'checked_out']);
+/**
+ * Events that end the phase a blocked step belongs to: they are handled instead of waiting on. Only
+ * those the phase itself handles (a cancel means nothing once enrolled, a CheckOut nothing before).
+ */
+function supersedes(status: EnrollmentStatus, event: EnrollmentEvent): boolean {
+  if (isManaged(status)) return event.type === 'disenroll_requested' || event.type === 'checked_out';
+  if (status === 'disenrolling') return event.type === 'checked_out' || event.type === 'removal_confirmed';
+  return event.type === 'cancel_requested';
+}
 
 /** Longest wait between automatic retries of a transient cause. */
 const MAX_AUTO_RETRY_MS = 86_400_000;
@@ -198,8 +205,9 @@ export class EnrollmentRun {
         await this.#setStep(attention);
         const retriesBefore = this.state.retries;
         const auto = transientReasons.includes(attention.reason as AttentionReason) ? Math.min(FIRST_AUTO_RETRY_MS * 2 ** waits, MAX_AUTO_RETRY_MS) : undefined;
-        await condition(() => this.state.retries > retriesBefore || this.events.some((e) => supersedingEvents.has(e.type)), auto);
-        if (this.events.some((e) => supersedingEvents.has(e.type))) {
+        const superseded = () => this.events.some((e) => supersedes(this.status, e));
+        await condition(() => this.state.retries > retriesBefore || superseded(), auto);
+        if (superseded()) {
           await this.#setStep(null);
           throw new Superseded();
         }

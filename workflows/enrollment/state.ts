@@ -42,7 +42,15 @@ export interface EnrollmentState {
     /** every app deployment this enrollment started (child workflows, addressed by id) */
     apps: AppRef[];
     adminPushes: number;
-    identity: { renewAt: number; expiresAt: number; renewals: number; pendingSince: number } | null;
+    identity: {
+      renewAt: number;
+      expiresAt: number;
+      renewals: number;
+      /** when the pending renewal was last issued or pushed (0: none pending) */
+      pendingSince: number;
+      /** the device refused the renewal's InstallProfile this many times: issue a new one at the next reminder */
+      refusals?: number;
+    } | null;
   };
   leaving: { requestedAt: number; reason: string };
   /** a failed step waiting for a person (blocks that step), and conditions that do not block */
