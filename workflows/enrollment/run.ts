@@ -148,16 +148,13 @@ export class EnrollmentRun {
     setCurrentDetails(describeRun(this.state, Date.now()));
   }
 
-  /** Marks what the search attributes already say (a new run inherits them). */
+  /**
+   * A new run (continue-as-new) writes its search attributes again: whether a server carries them
+   * over is not something an enrollment that must stay findable for years should depend on.
+   */
   inherit(): void {
-    const attention = shownAttention(this.state);
-    this.#shown = {
-      status: attention ? 'attention' : this.status,
-      reason: attention ? String(attention.reason) : null,
-      type: this.state.enrollmentType ?? 'undecided',
-      ownership: this.state.ownership,
-    };
-    setCurrentDetails(describeRun(this.state, Date.now()));
+    this.#shown = undefined;
+    this.publish();
   }
 
   /** Shows (or clears) a non-blocking attention condition, recording the change in Postgres and the audit log. */
