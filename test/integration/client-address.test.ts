@@ -35,7 +35,10 @@ async function apiTrusting(trustProxy: string) {
   apis.push(api);
   /** One failed authentication from a client whose request carries this X-Forwarded-For. */
   return async (forwardedFor?: string) => {
-    const res = await fetch(`http://127.0.0.1:${api.port}/api/v1/enrollments`, { headers: forwardedFor ? { 'x-forwarded-for': forwardedFor } : {} });
+    const res = await fetch(`http://127.0.0.1:${api.port}/api/v1/enrollments`, {
+      // A wrong token: failed authentications are what the per-address budget counts (no token at all gets 401 without spending it).
+      headers: { authorization: 'Bearer tdm_wrong', ...(forwardedFor ? { 'x-forwarded-for': forwardedFor } : {}) },
+    });
     await res.arrayBuffer();
     return res.status;
   };

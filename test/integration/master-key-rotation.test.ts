@@ -97,8 +97,8 @@ describe('master key rotation', () => {
     // A new action: sealed under the new key, pushed with the re-sealed certificate and token.
     const pushesBefore = stack.apns.pushes.length;
     const next = await json(await stack.admin(`/api/v1/enrollments/${enrolled.id}/actions`, { method: 'POST', body: JSON.stringify({ type: 'device_lock', message: 'After rotation' }) }));
-    await stack.apns.waitFor((p) => p.token === enrolled.device.pushToken.toString('hex'), 15_000);
-    expect(stack.apns.pushes.length).toBeGreaterThan(pushesBefore);
+    // The action is answered once recorded; its push follows.
+    await stack.apns.waitFor((p) => p.token === enrolled.device.pushToken.toString('hex') && stack.apns.pushes.indexOf(p) >= pushesBefore, 15_000);
     const afterRotation = await enrolled.device.processCommands();
     expect(afterRotation.map((c) => c.CommandUUID)).toContain(next.commandUuid);
   });
