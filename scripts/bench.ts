@@ -263,11 +263,14 @@ async function lifecycle() {
  * multiplied by the same factor, so the workflows make the re-checks, reminders and timeouts
  * production would, only sooner. The Actions are those of events in [prompt shown, + 7 days).
  */
+/** Numbers among TANDEM_* that are not durations (a percentage of a lifetime stays as it is). */
+const notDurations = new Set(['TANDEM_IDENTITY_RENEW_AT']);
+
 async function unansweredWeek() {
   const factor = (weekSeconds * 1000) / WEEK_MS;
   const scaled: Record<string, number | number[]> = {};
   for (const [key, value] of Object.entries(env)) {
-    if (!/^(TANDEM|AGENT)_/.test(key)) continue;
+    if (!/^(TANDEM|AGENT)_/.test(key) || notDurations.has(key)) continue;
     if (typeof value === 'number') scaled[key] = Math.max(1, Math.round(value * factor));
     else if (Array.isArray(value) && value.every((v) => typeof v === 'number')) scaled[key] = value.map((v: number) => Math.max(1, Math.round(v * factor)));
   }
