@@ -80,7 +80,9 @@ describe('licences by enrollment type', { timeout: 90_000 }, () => {
       },
       { timeoutMs: 30_000, intervalMs: 200 },
     );
-    expect(gone.agent).toMatchObject({ licence: 'released' });
+    expect(gone.status).toBe('disenrolled');
+    // The final state comes first; the licence release follows it.
+    await eventually(async () => ((await json(await stack.admin(`/api/v1/enrollments/${e.id}`))).agent.licence === 'released' ? true : undefined), { timeoutMs: 30_000, intervalMs: 200 });
     expect(stack.vpp.assignedCount(AGENT_ADAM_ID)).toBe(assigned - 1);
     expect(stack.vpp.installCheck(AGENT_ADAM_ID, { serialNumber })).toMatchObject({ installable: false });
   });
