@@ -3,6 +3,7 @@
  * outbox relay is its only caller for anything that changes workflow state.
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { SignalDefinition } from '@temporalio/common';
 import { enrollmentKindLabel } from '../domain/kinds.js';
 import type { enrollmentLifecycleWorkflow } from '../workflows/enrollment/workflow.js';
 import {
@@ -38,6 +39,16 @@ export const CALL_DEADLINE_MS = 5_000;
 
 export function temporalGateway(client: Client, taskQueue: string): WorkflowGateway {
   const withinDeadline = <T>(fn: () => Promise<T>, ms = CALL_DEADLINE_MS) => client.withDeadline(Date.now() + ms, fn);
+  /** Signals whichever run of the workflow is current; a closed one will never read the event. */
+  async function signalById<E>(workflowId: string, signal: SignalDefinition<[E]>, event: E): Promise<'delivered' | 'workflow_closed'> {
+    try {
+      await withinDeadline(() => client.workflow.getHandle(workflowId).signal(signal, event));
+      return 'delivered';
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return 'workflow_closed';
+      throw err;
+    }
+  }
   return {
     async startEnrollment(input, initialEvent) {
       const options = {
@@ -76,24 +87,8 @@ export function temporalGateway(client: Client, taskQueue: string): WorkflowGate
         throw err;
       }
     },
-    async signalEnrollment(workflowId, event) {
-      try {
-        await withinDeadline(() => client.workflow.getHandle(workflowId).signal(enrollmentEventSignal, event));
-        return 'delivered';
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) return 'workflow_closed';
-        throw err;
-      }
-    },
-    async signalApp(workflowId, event) {
-      try {
-        await withinDeadline(() => client.workflow.getHandle(workflowId).signal(agentEventSignal, event));
-        return 'delivered';
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) return 'workflow_closed';
-        throw err;
-      }
-    },
+    signalEnrollment: (workflowId, event) => signalById(workflowId, enrollmentEventSignal, event),
+    signalApp: (workflowId, event) => signalById(workflowId, agentEventSignal, event),
     async adminAction(enrollmentId, req) {
       try {
         await withinDeadline(() =>

@@ -6,13 +6,6 @@ import { describeAttentionShort } from '../../domain/attention.js';
 import { enrollmentKindLabel } from '../../domain/kinds.js';
 import { shownAttention, type EnrollmentState } from './state.js';
 
-const day = 86_400_000;
-export function since(at: number, now: number): string {
-  const ms = Math.max(0, now - at);
-  if (ms >= 2 * day) return `${Math.floor(ms / day)} days`;
-  if (ms >= 2 * 3_600_000) return `${Math.floor(ms / 3_600_000)} hours`;
-  return `${Math.max(0, Math.floor(ms / 60_000))} minutes`;
-}
 const at = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 export function describeRun(state: EnrollmentState, now: number): string {

@@ -2,6 +2,7 @@
  * Invite: credentials issued and sent, reminders, expiry; the portal's sign-in and the profile
  * download move the enrollment on to the install phase.
  */
+import type { EnrollmentEvent } from '../../domain/events.js';
 import { inviteOpenStatuses } from '../../domain/lifecycle.js';
 import { enterManaged } from './managed-phase.js';
 import type { Phase } from './phases.js';
@@ -38,6 +39,12 @@ async function resend(run: EnrollmentRun) {
   await deliver(run, invite.sent, false);
 }
 
+/** The enrollment type and ownership the user chose in the portal. */
+function recordChoice(run: EnrollmentRun, event: Extract<EnrollmentEvent, { type: 'profile_issued' }>) {
+  run.state.enrollmentType = event.enrollmentType;
+  run.state.ownership = event.ownership;
+}
+
 export const invitePhase: Phase = {
   name: 'invite',
   owns: (run) => run.status === 'created' || inviteOpenStatuses.includes(run.status),
@@ -47,8 +54,7 @@ export const invitePhase: Phase = {
         await run.moveTo('portal_authenticated');
         return true;
       case 'profile_issued':
-        run.state.enrollmentType = event.enrollmentType;
-        run.state.ownership = event.ownership;
+        recordChoice(run, event);
         if (run.status === 'portal_authenticated') {
           run.state.install.profileIssuedAt = Date.now();
           await run.moveTo('profile_issued');
@@ -91,8 +97,7 @@ export const installPhase: Phase = {
     switch (event.type) {
       case 'profile_issued':
         // The user downloaded the profile again (another device or a retry): the newer choice counts.
-        run.state.enrollmentType = event.enrollmentType;
-        run.state.ownership = event.ownership;
+        recordChoice(run, event);
         run.publish();
         return true;
       case 'device_authenticated':
