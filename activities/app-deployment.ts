@@ -22,11 +22,11 @@ import { VppSettingsStore } from '../db/settings.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { AgentActivities, AppActivities, AppTarget, EnrollmentActivities, LicenceOutcome } from '../workflows/activity-types.js';
 import { writeAppStatus } from '../db/app-deployments.js';
-import { esc } from './delivery/invite-message.js';
-import { messageIdFor, type Mailer } from './delivery/mailer.js';
+import { esc } from './messages/invite-message.js';
+import { messageIdFor, type Mailer } from '../integrations/mail/mailer.js';
 import { once } from './effects.js';
-import { createVppClient, type VppClient } from './vpp/client.js';
-import { VppError } from './vpp/errors.js';
+import { createVppClient, type VppClient } from '../integrations/apple/vpp/client.js';
+import { VppError } from '../integrations/apple/vpp/errors.js';
 
 export interface AppDeploymentDeps {
   db: Db;

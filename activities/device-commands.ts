@@ -7,7 +7,7 @@ import { certificateFingerprint } from '../mdm/certificates.js';
 import { queriesFor } from '../mdm/device-queries.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { EnrollmentActivities } from '../workflows/activity-types.js';
-import { createApnsClient, type ApnsClient } from './delivery/apns.js';
+import { createApnsClient, type ApnsClient } from '../integrations/apple/apns.js';
 import { pushMagicContext, pushTokenContext } from '../db/seal-contexts.js';
 
 export interface DeviceCommandDeps {

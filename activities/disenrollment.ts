@@ -5,9 +5,9 @@ import type { Db } from '../db/connection.js';
 import { enrollmentProfileIdentifier } from '../mdm/profile.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { EnrollmentActivities } from '../workflows/activity-types.js';
-import { messageIdFor, type Mailer } from './delivery/mailer.js';
-import { renderRemovalEmail, renderRemovalSms } from './delivery/removal-message.js';
-import type { SmsProvider } from './delivery/sms.js';
+import { messageIdFor, type Mailer } from '../integrations/mail/mailer.js';
+import { renderRemovalEmail, renderRemovalSms } from './messages/removal-message.js';
+import type { SmsProvider } from '../integrations/sms/sms.js';
 import { once } from './effects.js';
 import { recordAudit } from '../db/audit.js';
 

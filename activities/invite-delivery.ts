@@ -2,10 +2,10 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Db } from '../db/connection.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { DeliverInviteInput, EnrollmentActivities } from '../workflows/activity-types.js';
-import { DeliveryError } from './delivery/errors.js';
-import { renderInviteEmail, renderInviteSms } from './delivery/invite-message.js';
-import { messageIdFor, type Mailer } from './delivery/mailer.js';
-import type { SmsProvider } from './delivery/sms.js';
+import { DeliveryError } from '../integrations/provider-errors.js';
+import { renderInviteEmail, renderInviteSms } from './messages/invite-message.js';
+import { messageIdFor, type Mailer } from '../integrations/mail/mailer.js';
+import type { SmsProvider } from '../integrations/sms/sms.js';
 import { once } from './effects.js';
 import { inviteSealContext } from '../db/seal-contexts.js';
 

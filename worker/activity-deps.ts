@@ -3,9 +3,9 @@
  * configured, the sandbox outbox when running in sandbox mode.
  */
 import type { ActivityDeps } from '../activities/index.js';
-import { createSmtpMailer, type Mailer } from '../activities/delivery/mailer.js';
-import { createSandboxMailer, createSandboxSmsProvider } from '../activities/delivery/sandbox.js';
-import { createTwilioSmsProvider } from '../activities/delivery/sms.js';
+import { createSmtpMailer, type Mailer } from '../integrations/mail/mailer.js';
+import { createSandboxMailer, createSandboxSmsProvider } from '../integrations/sandbox-delivery.js';
+import { createTwilioSmsProvider } from '../integrations/sms/sms.js';
 import type { Env } from '../config/env.js';
 import type { Db } from '../db/connection.js';
 import type { SecretBox } from '../security/secret-box.js';

@@ -6,9 +6,9 @@
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { Hono } from 'hono';
-import { createVppClient } from '../../activities/vpp/client.js';
-import { VppError } from '../../activities/vpp/errors.js';
-import { parseContentToken } from '../../activities/vpp/token.js';
+import { createVppClient } from '../../integrations/apple/vpp/client.js';
+import { VppError } from '../../integrations/apple/vpp/errors.js';
+import { parseContentToken } from '../../integrations/apple/vpp/token.js';
 import type { Db } from '../../db/connection.js';
 import { resumeDeployments } from '../../db/app-deployments.js';
 import { recordEnrollmentEvent } from '../../db/outbox.js';

@@ -37,7 +37,7 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
-import { encodeContentToken, formatAppleDate, parseContentToken } from '../../activities/vpp/token.js';
+import { encodeContentToken, formatAppleDate, parseContentToken } from '../../integrations/apple/vpp/token.js';
 import { listenOnLoopback } from './listen.js';
 import { readBody } from './read-body.js';
 import { createRecorder } from './recorder.js';

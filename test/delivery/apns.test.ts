@@ -2,7 +2,7 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApnsClient, type ApnsClient } from '../../activities/delivery/apns.js';
+import { createApnsClient, type ApnsClient } from '../../integrations/apple/apns.js';
 import { startApnsSink, type ApnsSink } from '../../scripts/sandbox/apns-sink.js';
 import { freePort } from '../../scripts/free-port.js';
 import { createApnsPki } from './tls-fixtures.js';

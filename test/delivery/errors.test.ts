@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DeliveryError, parseRetryAfter, redactContact } from '../../activities/delivery/errors.js';
+import { DeliveryError, parseRetryAfter, redactContact } from '../../integrations/provider-errors.js';
 
 describe('delivery errors', () => {
   it('carry retryability, code, Retry-After and cause', () => {

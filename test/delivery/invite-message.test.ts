@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renderInviteEmail, renderInviteSms, type InviteMessageValues } from '../../activities/delivery/invite-message.js';
+import { renderInviteEmail, renderInviteSms, type InviteMessageValues } from '../../activities/messages/invite-message.js';
 
 const base: InviteMessageValues = {
   userName: 'Ada Lovelace',

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderInviteEmail } from '../../activities/delivery/invite-message.js';
-import { createSmtpMailer, type Mailer } from '../../activities/delivery/mailer.js';
+import { renderInviteEmail } from '../../activities/messages/invite-message.js';
+import { createSmtpMailer, type Mailer } from '../../integrations/mail/mailer.js';
 import { startSmtpSink, type SmtpSink } from '../../scripts/sandbox/smtp-sink.js';
 import { freePort } from '../../scripts/free-port.js';
 import { rejection } from './rejection.js';

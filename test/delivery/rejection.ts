@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { DeliveryError } from '../../activities/delivery/errors.js';
+import { DeliveryError } from '../../integrations/provider-errors.js';
 
 /** The DeliveryError a provider call rejects with (fails the test if it resolves or throws otherwise). */
 export async function rejection(promise: Promise<unknown>): Promise<DeliveryError> {

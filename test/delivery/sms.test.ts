@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTwilioSmsProvider, type SmsProvider } from '../../activities/delivery/sms.js';
+import { createTwilioSmsProvider, type SmsProvider } from '../../integrations/sms/sms.js';
 import { startSmsSink, type SmsSink } from '../../scripts/sandbox/sms-sink.js';
 import { freePort } from '../../scripts/free-port.js';
 import { rejection } from './rejection.js';

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createVppClient } from '../../activities/vpp/client.js';
+import { createVppClient } from '../../integrations/apple/vpp/client.js';
 import { createSandboxPushCertificate } from '../../mdm/certificates.js';
 import type { SimulatedDevice } from '../../scripts/simulator/device.js';
 import { enrollSimulatedDevice } from '../support/enroll.js';

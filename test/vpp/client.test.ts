@@ -1,8 +1,8 @@
 import http from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createVppClient, withVppRetry, type VppClient } from '../../activities/vpp/client.js';
-import { VppError } from '../../activities/vpp/errors.js';
-import { parseContentToken } from '../../activities/vpp/token.js';
+import { createVppClient, withVppRetry, type VppClient } from '../../integrations/apple/vpp/client.js';
+import { VppError } from '../../integrations/apple/vpp/errors.js';
+import { parseContentToken } from '../../integrations/apple/vpp/token.js';
 import { freePort } from '../../scripts/free-port.js';
 import { listenOnLoopback } from '../../scripts/sandbox/listen.js';
 import { startVppServer, type VppServer } from '../../scripts/sandbox/vpp-server.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyVppError, VppError, vppErrorFromEvent, vppErrorFromResponse } from '../../activities/vpp/errors.js';
+import { classifyVppError, VppError, vppErrorFromEvent, vppErrorFromResponse } from '../../integrations/apple/vpp/errors.js';
 
 describe('classifyVppError', () => {
   it.each([

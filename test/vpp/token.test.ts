@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { encodeContentToken, formatAppleDate, parseAppleDate, parseContentToken, VppTokenFormatError } from '../../activities/vpp/token.js';
+import { encodeContentToken, formatAppleDate, parseAppleDate, parseContentToken, VppTokenFormatError } from '../../integrations/apple/vpp/token.js';
 
 const SECRET = 'c2VjcmV0LWlubmVyLXRva2Vu';
 const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64');

@@ -37,7 +37,7 @@
  *
  * `Retry-After` (delta-seconds or an HTTP date) is read on every rate_limited or retryable answer.
  */
-import { parseRetryAfter, redactContact } from '../delivery/errors.js';
+import { parseRetryAfter, redactContact } from '../../provider-errors.js';
 
 export type VppErrorKind = 'no_licenses' | 'token_invalid' | 'rate_limited' | 'retryable' | 'rejected';
 

@@ -2,7 +2,7 @@
  * SMS through Twilio's Programmable Messaging REST API (2010-04-01), spoken over plain fetch so the
  * same client reaches api.twilio.com in production and a loopback sink in tests.
  */
-import { DeliveryError, parseRetryAfter, redactContact } from './errors.js';
+import { DeliveryError, parseRetryAfter, redactContact } from '../provider-errors.js';
 
 export interface SmsMessage {
   /** E.164, e.g. +14155550123 */

@@ -2,9 +2,9 @@
  * Sandbox delivery: with no real mail or SMS credentials configured, invites land in the
  * `sandbox_messages` table and show on /sandbox/outbox instead of leaving the machine.
  */
-import type { Db } from '../../db/connection.js';
-import type { Mailer } from './mailer.js';
-import type { SmsProvider } from './sms.js';
+import type { Db } from '../db/connection.js';
+import type { Mailer } from './mail/mailer.js';
+import type { SmsProvider } from './sms/sms.js';
 
 export function createSandboxMailer(db: Db): Mailer {
   return {

@@ -3,7 +3,7 @@
  * whether a retry can help: SMTP 4xx and broken connections can, 5xx rejections cannot.
  */
 import nodemailer from 'nodemailer';
-import { DeliveryError, redactContact } from './errors.js';
+import { DeliveryError, redactContact } from '../provider-errors.js';
 
 export interface OutgoingMail {
   to: string;

@@ -4,7 +4,7 @@
  * reconnect per push), replaced when it closes, errors or receives a GOAWAY.
  */
 import http2 from 'node:http2';
-import { parseRetryAfter } from './errors.js';
+import { parseRetryAfter } from '../provider-errors.js';
 
 export interface ApnsTarget {
   /** the device token from TokenUpdate: raw bytes, or hex */
