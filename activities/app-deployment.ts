@@ -20,7 +20,7 @@ import { enqueueCommand } from '../db/commands.js';
 import type { Db } from '../db/connection.js';
 import { VppSettingsStore } from '../db/settings.js';
 import type { SecretBox } from '../security/secret-box.js';
-import type { AgentActivities, AppActivities, AppTarget, EnrollmentActivities, LicenceOutcome } from '../workflows/activity-types.js';
+import type { LegacyAppDeploymentActivities, AppActivities, AppTarget, EnrollmentActivities, LicenceOutcome } from '../workflows/activity-types.js';
 import { writeAppStatus } from '../db/app-deployments.js';
 import { esc } from './messages/invite-message.js';
 import { messageIdFor, type Mailer } from '../integrations/mail/mailer.js';
@@ -46,7 +46,7 @@ export interface AppDeploymentDeps {
  */
 export const APPLE_EVENT_POLL_MS = 30_000;
 
-type Activities = Omit<AgentActivities, 'pushDevice'> & AppActivities & Pick<EnrollmentActivities, 'agentConfig' | 'releaseLicences'>;
+type Activities = Omit<LegacyAppDeploymentActivities, 'pushDevice'> & AppActivities & Pick<EnrollmentActivities, 'agentConfig' | 'releaseLicences'>;
 /** The APNs push (the device-command activities'), so one activity can queue a command and push. */
 export type PushDevice = EnrollmentActivities['pushDevice'];
 

@@ -1,4 +1,4 @@
-import type { AgentActivities, AppActivities, EnrollmentActivities } from '../workflows/activity-types.js';
+import type { LegacyAppDeploymentActivities, AppActivities, EnrollmentActivities } from '../workflows/activity-types.js';
 import { appDeploymentActivities, type AppDeploymentDeps } from './app-deployment.js';
 import { deviceCommandActivities, type DeviceCommandDeps } from './device-commands.js';
 import { disenrollmentActivities } from './disenrollment.js';
@@ -10,7 +10,7 @@ import { policyActivities } from './policies.js';
 export type ActivityDeps = InviteDeliveryDeps & DeviceCommandDeps & AppDeploymentDeps & IdentityRenewalDeps;
 
 /** Every activity the worker registers, built from its dependencies (no globals). */
-export function createActivities(deps: ActivityDeps): { activities: EnrollmentActivities & AgentActivities & AppActivities; close(): Promise<void> } {
+export function createActivities(deps: ActivityDeps): { activities: EnrollmentActivities & LegacyAppDeploymentActivities & AppActivities; close(): Promise<void> } {
   const devices = deviceCommandActivities(deps);
   return {
     activities: {

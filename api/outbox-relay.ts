@@ -9,7 +9,7 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Db } from '../db/connection.js';
 import type { OutboxKind } from '../db/schema.js';
-import type { AgentEvent, EnrollmentEvent, EnrollmentWorkflowInput } from '../workflows/messages.js';
+import type { AppEvent, EnrollmentEvent, EnrollmentWorkflowInput } from '../workflows/messages.js';
 import { CALL_DEADLINE_MS, type WorkflowGateway } from './workflow-gateway.js';
 
 export interface OutboxRelayOptions {
@@ -158,7 +158,7 @@ export class OutboxRelay {
       case 'signal_enrollment':
         return this.gateway.signalEnrollment(workflowId, payload.event as EnrollmentEvent);
       case 'signal_app':
-        return this.gateway.signalApp(workflowId, payload.event as AgentEvent);
+        return this.gateway.signalApp(workflowId, payload.event as AppEvent);
     }
   }
 }

@@ -8,8 +8,8 @@ import { enrollmentKindLabel } from '../domain/kinds.js';
 import type { enrollmentLifecycleWorkflow } from '../workflows/enrollment/workflow.js';
 import {
   adminActionUpdate,
-  agentEventSignal,
-  type AgentEvent,
+  appEventSignal,
+  type AppEvent,
   enrollmentEventSignal,
   enrollmentWorkflowId,
   type AdminActionRequest,
@@ -27,7 +27,7 @@ export interface WorkflowGateway {
    */
   signalEnrollment(workflowId: string, event: EnrollmentEvent): Promise<'delivered' | 'workflow_closed'>;
   /** Signals an app deployment workflow by id (whichever run is current); same outcomes. */
-  signalApp(workflowId: string, event: AgentEvent): Promise<'delivered' | 'workflow_closed'>;
+  signalApp(workflowId: string, event: AppEvent): Promise<'delivered' | 'workflow_closed'>;
   /** The admin-action Update: accepted, or refused by the workflow's validator (with its code). */
   adminAction(enrollmentId: string, req: AdminActionRequest): Promise<{ accepted: true } | { accepted: false; code: string; message: string; details?: unknown }>;
   /** Throws when Temporal cannot be reached. */
@@ -88,7 +88,7 @@ export function temporalGateway(client: Client, taskQueue: string): WorkflowGate
       }
     },
     signalEnrollment: (workflowId, event) => signalById(workflowId, enrollmentEventSignal, event),
-    signalApp: (workflowId, event) => signalById(workflowId, agentEventSignal, event),
+    signalApp: (workflowId, event) => signalById(workflowId, appEventSignal, event),
     async adminAction(enrollmentId, req) {
       try {
         await withinDeadline(() =>

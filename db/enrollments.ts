@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Env } from '../config/env.js';
-import { agentDefaults, enrollmentWorkflowId, type AgentDurations, type EnrollmentWorkflowInput } from '../workflows/messages.js';
+import { agentDefaults, enrollmentWorkflowId, type AppDeploymentDurations, type EnrollmentWorkflowInput } from '../workflows/messages.js';
 import type { Db } from './connection.js';
 import { ConflictError } from './errors.js';
 import { recordEnrollmentEvent } from './outbox.js';
@@ -19,7 +19,7 @@ export interface LifecycleDurations {
   removalWindowMs: number;
   unreachableGraceMs: number;
   inactiveAfterMs: number;
-  agent: AgentDurations;
+  agent: AppDeploymentDurations;
 }
 
 export function lifecycleFromEnv(env: Pick<Env, 'TANDEM_REMOVAL_WINDOW' | 'TANDEM_UNREACHABLE_GRACE' | 'TANDEM_INACTIVE_AFTER' | 'AGENT_RECHECK_INITIAL' | 'AGENT_RECHECK_MAX' | 'AGENT_LICENCE_RECHECK' | 'AGENT_APPROVAL_WINDOW' | 'AGENT_REMINDER_EVERY'>): LifecycleDurations {
@@ -212,7 +212,7 @@ export interface DeviceView {
   hardware?: { udid: string | null; serialNumber: string | null; imei: string | null; meid: string | null };
 }
 
-export interface AgentView {
+export interface AppDeploymentView {
   adamId: string;
   bundleId: string;
   status: string;
@@ -225,9 +225,9 @@ export interface EnrollmentDetail extends EnrollmentView {
   timeline: { from: EnrollmentStatus | null; to: EnrollmentStatus; reason: string | null; at: string }[];
   device: DeviceView | null;
   /** the agent app's deployment (Apps and Books), once it started */
-  agent: AgentView | null;
+  agent: AppDeploymentView | null;
   /** every Apps and Books app deployed to this device (the agent app included) */
-  apps: AgentView[];
+  apps: AppDeploymentView[];
 }
 
 const viewColumns = [
@@ -295,7 +295,7 @@ export async function getEnrollment(db: Db, id: string): Promise<EnrollmentDetai
   };
 }
 
-async function getApps(db: Db, enrollmentId: string): Promise<{ agent: AgentView | null; apps: AgentView[] }> {
+async function getApps(db: Db, enrollmentId: string): Promise<{ agent: AppDeploymentView | null; apps: AppDeploymentView[] }> {
   const rows = await db.selectFrom('app_deployments').selectAll().where('enrollment_id', '=', enrollmentId).orderBy('id').execute();
   const vpp = await db.selectFrom('settings').select('value').where('key', '=', 'vpp').executeTakeFirst();
   const agentAdamId = (vpp?.value as { agent?: { adamId?: string } | null } | undefined)?.agent?.adamId;

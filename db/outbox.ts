@@ -1,4 +1,4 @@
-import type { AgentEvent, EnrollmentEvent } from '../domain/events.js';
+import type { AppEvent, EnrollmentEvent } from '../domain/events.js';
 import { appDeploymentWorkflowId, enrollmentWorkflowId } from '../domain/workflow-ids.js';
 import type { Db } from './connection.js';
 import type { OutboxKind } from './schema.js';
@@ -26,7 +26,7 @@ export async function recordEnrollmentEvent(trx: Db, enrollmentId: string, event
  * Records an event for one app deployment workflow (`app/<enrollment>/<adamId>`), signalled by id
  * without going through the enrollment workflow. Same dedupe rule: false when already recorded.
  */
-export async function recordAppEvent(trx: Db, enrollmentId: string, adamId: string, event: AgentEvent, dedupe: string): Promise<boolean> {
+export async function recordAppEvent(trx: Db, enrollmentId: string, adamId: string, event: AppEvent, dedupe: string): Promise<boolean> {
   return record(trx, 'signal_app', appDeploymentWorkflowId(enrollmentId, adamId), event, dedupe);
 }
 

@@ -35,7 +35,7 @@ export type EnrollmentEvent =
 export type EnrollmentEventType = EnrollmentEvent['type'];
 
 /** Events for one app deployment (signals by workflow id, through the outbox or from the enrollment workflow). */
-export type AgentEvent =
+export type AppEvent =
   /** the admin's "sync" (or a new Apps and Books token): try again */
   | { type: 'sync' }
   | { type: 'licences_available' }

@@ -79,8 +79,8 @@ export interface AppTarget {
   bundleId: string;
 }
 
-/** The agent deployment's activities (child workflow). */
-export interface AgentActivities {
+/** The activities of agentDeploymentWorkflow, the older app deployment workflow that running histories still replay. */
+export interface LegacyAppDeploymentActivities {
   /** VPP: the user (by Managed Apple ID) and a user licence for the app. Fails NoLicences / VppTokenInvalid. */
   assignLicence(input: AppTarget & { idempotencyKey: string }): Promise<void>;
   /** InstallApplication with a user licence (PurchaseMethod 1). */

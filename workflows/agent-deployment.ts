@@ -1,8 +1,8 @@
 import { CancellationScope, condition, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { AgentActivities } from './activity-types.js';
-import { agentEventSignal, type AgentDeploymentInput, type AgentEvent } from './messages.js';
+import type { LegacyAppDeploymentActivities } from './activity-types.js';
+import { appEventSignal, type AppDeploymentBaseInput, type AppEvent } from './messages.js';
 
-const activities = proxyActivities<AgentActivities>({
+const activities = proxyActivities<LegacyAppDeploymentActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', nonRetryableErrorTypes: ['NoLicences', 'VppTokenInvalid', 'VppRejected'] },
 });
@@ -19,17 +19,17 @@ const failureMessage = (err: unknown) => (err as { cause?: { message?: string } 
  * (installed), declines (denied), or the install fails. Denied, failed, unlicensed or
  * unapproved deployments wait for the admin's "sync" (or purchased licences) instead of looping.
  */
-export async function agentDeploymentWorkflow(input: AgentDeploymentInput): Promise<{ status: string }> {
+export async function agentDeploymentWorkflow(input: AppDeploymentBaseInput): Promise<{ status: string }> {
   const { workflowId } = workflowInfo();
-  const events: AgentEvent[] = [];
-  setHandler(agentEventSignal, (event) => void events.push(event));
+  const events: AppEvent[] = [];
+  setHandler(appEventSignal, (event) => void events.push(event));
   const target = { enrollmentId: input.enrollmentId, adamId: input.adamId, bundleId: input.bundleId };
   let seq = 0;
   const key = (step: string) => `${workflowId}:${step}`;
   const record = (status: string, detail?: string) =>
     activities.recordAppStatus({ ...target, status, ...(detail ? { detail } : {}), idempotencyKey: key(`status:${++seq}`) });
   /** Waits for one of these events (or the timeout) and consumes the queue. */
-  const waitFor = async (types: AgentEvent['type'][], timeoutMs?: number) => {
+  const waitFor = async (types: AppEvent['type'][], timeoutMs?: number) => {
     const arrived = () => events.some((e) => types.includes(e.type));
     if (timeoutMs === undefined) await condition(arrived);
     else await condition(arrived, timeoutMs);

@@ -11,7 +11,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { AppActivities, LicenceOutcome } from './activity-types.js';
-import { agentEventSignal, appDeploymentDefaults, type AgentEvent, type AppDeploymentInput, type AppDeploymentState } from './messages.js';
+import { appEventSignal, appDeploymentDefaults, type AppEvent, type AppDeploymentInput, type AppDeploymentState } from './messages.js';
 
 const activities = proxyActivities<AppActivities>({
   startToCloseTimeout: '2 minutes',
@@ -53,7 +53,7 @@ export async function appDeploymentWorkflow(input: AppDeploymentInput): Promise<
   };
   const { workflowId, runId } = workflowInfo();
   const state: AppDeploymentState = input.carried ?? { keyPrefix: `${workflowId}:${runId}`, attempt: 1, steps: 0, stage: { name: 'license' }, pending: [], run: 1 };
-  setHandler(agentEventSignal, (event) => void state.pending.push(event));
+  setHandler(appEventSignal, (event) => void state.pending.push(event));
   const target = { enrollmentId: input.enrollmentId, adamId: input.adamId, bundleId: input.bundleId };
   const key = (step: string) => `${state.keyPrefix}:${step}`;
   const record = (status: string, detail?: string) =>
@@ -77,7 +77,7 @@ export async function appDeploymentWorkflow(input: AppDeploymentInput): Promise<
   const passed = (at: number) => Date.now() >= at || (alarm?.at === at && alarm.rang);
 
   /** Waits until `at` (forever when undefined) for an event `accept` takes; the others are dropped. */
-  const next = async (at: number | undefined, accept: (e: AgentEvent) => boolean): Promise<AgentEvent | undefined> => {
+  const next = async (at: number | undefined, accept: (e: AppEvent) => boolean): Promise<AppEvent | undefined> => {
     for (;;) {
       while (state.pending.length) {
         const event = state.pending.shift()!;
@@ -88,7 +88,7 @@ export async function appDeploymentWorkflow(input: AppDeploymentInput): Promise<
       else await Promise.race([alarmAt(at), condition(() => state.pending.length > 0)]);
     }
   };
-  const installedNow = (e: AgentEvent) => e.type === 'device_status' && e.status === 'Managed';
+  const installedNow = (e: AppEvent) => e.type === 'device_status' && e.status === 'Managed';
 
   const newAttempt = () => {
     state.attempt += 1;

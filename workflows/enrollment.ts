@@ -21,7 +21,7 @@ import { EnrollmentMachine, inviteOpenStatuses, type EnrollmentStatus } from './
 import {
   adminActionUpdate,
   agentDefaults,
-  agentEventSignal,
+  appEventSignal,
   appDeploymentWorkflowId,
   enrollmentEventSignal,
   enrollmentStatusQuery,
@@ -134,7 +134,7 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
   const startApp = async (target: { adamId: string; bundleId: string }) => {
     const existing = apps.get(target.adamId);
     if (existing?.running) {
-      await existing.handle.signal(agentEventSignal, { type: 'sync' });
+      await existing.handle.signal(appEventSignal, { type: 'sync' });
       return;
     }
     const handle = await appScope.run(() =>
@@ -205,7 +205,7 @@ export async function enrollmentWorkflow(input: EnrollmentWorkflowInput): Promis
       case 'licences_available':
         if (status !== 'enrolled' && status !== 'inactive') return;
         for (const app of apps.values()) {
-          if (app.running) await app.handle.signal(agentEventSignal, { type: event.type === 'agent_sync' ? 'sync' : 'licences_available' });
+          if (app.running) await app.handle.signal(appEventSignal, { type: event.type === 'agent_sync' ? 'sync' : 'licences_available' });
         }
         if (event.type === 'agent_sync') {
           agentTarget ??= await records.agentConfig(key(`agent-config:${Date.now()}`));

@@ -3,11 +3,11 @@
  * worker, tests). Imports nothing but @temporalio/workflow and plain types.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { AgentEvent, EnrollmentEvent } from '../domain/events.js';
+import type { AppEvent, EnrollmentEvent } from '../domain/events.js';
 import type { DisplayStatus } from '../domain/lifecycle.js';
 import type { EnrollmentKind, InviteChannel, Ownership } from '../domain/kinds.js';
 
-export type { AgentEvent, EnrollmentEvent } from '../domain/events.js';
+export type { AppEvent, EnrollmentEvent } from '../domain/events.js';
 export type { EnrollmentKind, InviteChannel, Ownership } from '../domain/kinds.js';
 export { appDeploymentWorkflowId, enrollmentWorkflowId } from '../domain/workflow-ids.js';
 
@@ -31,12 +31,12 @@ export interface EnrollmentWorkflowInput {
   /** no contact for this long marks the device inactive (30 days) */
   inactiveAfterMs?: number;
   /** the agent app's deployment: status polling and how long the user has to approve the install */
-  agent?: AgentDurations;
+  agent?: AppDeploymentDurations;
   /** a run continues as new past this many history events (tests lower it) */
   historyEventBudget?: number;
 }
 
-export interface AgentDurations {
+export interface AppDeploymentDurations {
   /** agentDeploymentWorkflow (older deployments): status polling */
   pollInitialMs: number;
   pollMaxMs: number;
@@ -58,9 +58,9 @@ export interface AgentDurations {
 
 /** Defaults for the durations histories recorded before they were inputs. */
 export const lifecycleDefaults = { removalWindowMs: 86_400_000, unreachableGraceMs: 7 * 86_400_000, inactiveAfterMs: 30 * 86_400_000 };
-export const agentDefaults: AgentDurations = { pollInitialMs: 20_000, pollMaxMs: 600_000, approvalWindowMs: 7 * 86_400_000, reminderEveryMs: 86_400_000 };
+export const agentDefaults: AppDeploymentDurations = { pollInitialMs: 20_000, pollMaxMs: 600_000, approvalWindowMs: 7 * 86_400_000, reminderEveryMs: 86_400_000 };
 /** appDeploymentWorkflow's defaults for the durations an older caller does not pass. */
-export const appDeploymentDefaults: Required<Omit<AgentDurations, 'pollInitialMs' | 'pollMaxMs'>> = {
+export const appDeploymentDefaults: Required<Omit<AppDeploymentDurations, 'pollInitialMs' | 'pollMaxMs'>> = {
   approvalWindowMs: 7 * 86_400_000,
   reminderEveryMs: 86_400_000,
   recheckInitialMs: 10 * 60_000,
@@ -102,17 +102,17 @@ export interface AdminActionAccepted {
 export const adminActionUpdate = defineUpdate<AdminActionAccepted, [AdminActionRequest]>('adminAction');
 
 /** An app's deployment through Apps and Books (the agent app, or any other), a child of the enrollment workflow. */
-export interface AgentDeploymentInput extends AgentDurations {
+export interface AppDeploymentBaseInput extends AppDeploymentDurations {
   enrollmentId: string;
   adamId: string;
   bundleId: string;
 }
 
 /** Every app deployment's signal (both workflow types), by workflow id, never by run id. */
-export const agentEventSignal = defineSignal<[AgentEvent]>('agentEvent');
+export const appEventSignal = defineSignal<[AppEvent]>('agentEvent'); // the name recorded in histories
 
 /** appDeploymentWorkflow's input: ids, durations and, after continue-as-new, the state it carries. */
-export interface AppDeploymentInput extends AgentDeploymentInput {
+export interface AppDeploymentInput extends AppDeploymentBaseInput {
   carried?: AppDeploymentState;
 }
 
@@ -126,7 +126,7 @@ export interface AppDeploymentState {
   steps: number;
   stage: AppDeploymentStage;
   /** signals received and not yet handled */
-  pending: AgentEvent[];
+  pending: AppEvent[];
   /** runs so far (1 in the first) */
   run: number;
 }

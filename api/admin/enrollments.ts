@@ -126,7 +126,7 @@ const Device = z
   })
   .openapi('Device');
 
-const Agent = z
+const AppDeployment = z
   .object({
     adamId: z.string(),
     bundleId: z.string(),
@@ -135,12 +135,12 @@ const Agent = z
     lastCheckedAt: z.iso.datetime().nullable(),
     history: z.array(z.object({ at: z.string(), status: z.string(), detail: z.string().optional() })),
   })
-  .openapi('AgentDeployment');
+  .openapi('AppDeployment');
 
 const EnrollmentDetail = EnrollmentView.extend({
   timeline: z.array(z.object({ from: EnrollmentStatus.nullable(), to: EnrollmentStatus, reason: z.string().nullable(), at: z.iso.datetime() })),
   device: Device.nullable(),
-  agent: Agent.nullable(),
+  agent: AppDeployment.nullable(),
 }).openapi('EnrollmentDetail');
 
 const Accepted = z.object({ id: z.uuid(), status: EnrollmentStatus, message: z.string() }).openapi('EnrollmentActionAccepted');

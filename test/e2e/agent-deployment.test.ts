@@ -12,7 +12,7 @@ import { AGENT_ADAM_ID, AGENT_BUNDLE_ID, eventually, startTestStack, type TestSt
 import { keepHistory } from '../support/history-fixtures.js';
 import { recordAppEvent } from '../../db/outbox.js';
 import type { appDeploymentWorkflow } from '../../workflows/app-deployment.js';
-import { agentDefaults, appDeploymentWorkflowId, type AgentEvent } from '../../workflows/messages.js';
+import { agentDefaults, appDeploymentWorkflowId, type AppEvent } from '../../workflows/messages.js';
 import { untilSettled } from '../support/workflow-settled.js';
 
 let stack: TestStack;
@@ -184,11 +184,11 @@ describe('the device drives the deployment (appDeploymentWorkflow)', { timeout: 
   const notes = async (enrollmentId: string) =>
     stack.database.db.selectFrom('app_deployments').selectAll().where('enrollment_id', '=', enrollmentId).where('adam_id', '=', NOTES_ADAM_ID).executeTakeFirst();
   /** The device's answers as the workflow received them (its signals). */
-  async function deviceSignals(workflowId: string): Promise<AgentEvent[]> {
+  async function deviceSignals(workflowId: string): Promise<AppEvent[]> {
     const history = await stack.client.workflow.getHandle(workflowId).fetchHistory();
     return (history.events ?? [])
       .filter((e) => e.workflowExecutionSignaledEventAttributes)
-      .map((e) => JSON.parse(Buffer.from(e.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!.data!).toString('utf8')) as AgentEvent);
+      .map((e) => JSON.parse(Buffer.from(e.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!.data!).toString('utf8')) as AppEvent);
   }
   /** The device answers whatever arrives (as pushes make it) until the app reaches `status`. */
   const untilNotes = (e: { id: string; device: SimulatedDevice }, status: string) =>

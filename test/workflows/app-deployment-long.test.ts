@@ -15,7 +15,7 @@ import { resolveTemporalTestServer } from '../../scripts/temporal-test-server.js
 import { keepHistory } from '../support/history-fixtures.js';
 import type { AppActivities, LicenceOutcome } from '../../workflows/activity-types.js';
 import type { appDeploymentWorkflow } from '../../workflows/app-deployment.js';
-import { agentDefaults, agentEventSignal, appDeploymentWorkflowId, type AppDeploymentInput } from '../../workflows/messages.js';
+import { agentDefaults, appEventSignal, appDeploymentWorkflowId, type AppDeploymentInput } from '../../workflows/messages.js';
 
 type History = temporal.api.history.v1.IHistory;
 const DAY = 86_400_000;
@@ -112,7 +112,7 @@ describe.skipIf(!server)('app deployment over months (time-skipping)', { timeout
       const handle = await start(taskQueue, randomUUID());
       const commandUuid = await installQueued;
       // The device acknowledges InstallApplication with State Prompting; the relay signals it once.
-      await handle.signal(agentEventSignal, { type: 'device_status', status: 'Prompting', installCommandUuid: commandUuid });
+      await handle.signal(appEventSignal, { type: 'device_status', status: 'Prompting', installCommandUuid: commandUuid });
       await env.sleep(8 * DAY);
       expect(fake.seen.statuses).toEqual(['not_approved']);
       const [run] = await runsOf(env.client, handle.workflowId);
@@ -141,9 +141,9 @@ describe.skipIf(!server)('app deployment over months (time-skipping)', { timeout
       await env.sleep(182 * DAY);
       fake.buyLicences();
       const installQueued = fake.nextInstall();
-      await handle.signal(agentEventSignal, { type: 'licences_available' });
+      await handle.signal(appEventSignal, { type: 'licences_available' });
       const commandUuid = await installQueued;
-      await handle.signal(agentEventSignal, { type: 'device_status', status: 'Managed', installCommandUuid: commandUuid });
+      await handle.signal(appEventSignal, { type: 'device_status', status: 'Managed', installCommandUuid: commandUuid });
       expect(await handle.result()).toEqual({ status: 'installed' });
 
       const runs = await runsOf(env.client, handle.workflowId);

@@ -23,7 +23,7 @@ import type { AppActivities, EnrollmentActivities } from '../../workflows/activi
 import type { EnrollmentLifecycleArgs, enrollmentLifecycleWorkflow } from '../../workflows/enrollment/workflow.js';
 import {
   adminActionUpdate,
-  agentEventSignal,
+  appEventSignal,
   appDeploymentWorkflowId,
   enrollmentEventSignal,
   enrollmentStatusQuery,
@@ -304,7 +304,7 @@ describe.skipIf(!server)('an enrollment over years (time-skipping)', { timeout: 
           await signal(handle, { type: 'licences_available' });
           await until('install queued', () => world.installs.length, (n) => n === 1);
           const app = env.client.workflow.getHandle(appId);
-          await app.signal(agentEventSignal, { type: 'device_status', status: 'Managed', installCommandUuid: 'CMD-1' });
+          await app.signal(appEventSignal, { type: 'device_status', status: 'Managed', installCommandUuid: 'CMD-1' });
           expect(await app.result()).toEqual({ status: 'installed' });
         }
       }

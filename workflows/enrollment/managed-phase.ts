@@ -11,7 +11,7 @@ import {
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/common';
 import { isManaged } from '../../domain/lifecycle.js';
 import { appDeploymentWorkflowId } from '../../domain/workflow-ids.js';
-import { agentDefaults, agentEventSignal, type AgentEvent } from '../messages.js';
+import { agentDefaults, appEventSignal, type AppEvent } from '../messages.js';
 import { finishDisenrollment, requestRemoval } from './leaving-phase.js';
 import type { Deadline, Phase } from './phases.js';
 import type { EnrollmentRun } from './run.js';
@@ -73,9 +73,9 @@ async function startApp(run: EnrollmentRun, target: AppRef): Promise<void> {
 }
 
 /** Signals a deployment by id (whichever run is current); one that has finished is left alone. */
-async function signalApp(run: EnrollmentRun, adamId: string, event: AgentEvent): Promise<void> {
+async function signalApp(run: EnrollmentRun, adamId: string, event: AppEvent): Promise<void> {
   try {
-    await getExternalWorkflowHandle(appDeploymentWorkflowId(run.input.enrollmentId, adamId)).signal(agentEventSignal, event);
+    await getExternalWorkflowHandle(appDeploymentWorkflowId(run.input.enrollmentId, adamId)).signal(appEventSignal, event);
   } catch {
     // closed: nothing waits for this event
   }
