@@ -199,7 +199,7 @@ export interface EnrollmentView {
 export interface DeviceView {
   kind: 'user' | 'device';
   /** Apple's per-enrollment identifier (User Enrollment only) */
-  enrollmentId: string | null;
+  appleEnrollmentId: string | null;
   productName: string | null;
   osVersion: string | null;
   buildVersion: string | null;
@@ -323,7 +323,7 @@ async function getDevice(db: Db, enrollmentId: string): Promise<DeviceView | nul
   if (!d) return null;
   return {
     kind: d.kind,
-    enrollmentId: d.apple_enrollment_id,
+    appleEnrollmentId: d.apple_enrollment_id,
     productName: d.product_name,
     osVersion: d.os_version,
     buildVersion: d.build_version,

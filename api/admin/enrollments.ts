@@ -110,7 +110,7 @@ const EnrollmentView = z
 const Device = z
   .object({
     kind: z.enum(['user', 'device']),
-    enrollmentId: z.string().nullable().openapi({ description: "Apple's per-enrollment EnrollmentID (User Enrollment)" }),
+    appleEnrollmentId: z.string().nullable().openapi({ description: "Apple's per-enrollment EnrollmentID (User Enrollment); the enrollment's own id is `id`" }),
     productName: z.string().nullable(),
     osVersion: z.string().nullable(),
     buildVersion: z.string().nullable(),

@@ -140,7 +140,7 @@ describe('disenrollment', () => {
     expect(second.id).not.toBe(first.id);
     expect(second.device.enrollmentId).not.toBe(first.device.enrollmentId);
     const detail = await until(second.id, 'enrolled');
-    expect(detail.device.enrollmentId).toBe(second.device.enrollmentId);
+    expect(detail.device.appleEnrollmentId).toBe(second.device.enrollmentId);
     const ran = await second.device.processCommands();
     expect(ran.map((c) => c.Command.RequestType)).toEqual(['SecurityInfo', 'DeviceInformation']);
     const old = await first.device.report({ Status: 'Idle' }).catch((err: Error) => err);

@@ -111,7 +111,7 @@ describe('User Enrollment by email (personal)', () => {
     expect(installed.kind).toBe('user');
 
     const detail = await expectEnrolled(created, device, 'user');
-    expect(detail.device.enrollmentId).toBe(device.enrollmentId);
+    expect(detail.device.appleEnrollmentId).toBe(device.enrollmentId);
     expect(detail.device).not.toHaveProperty('hardware');
     expect((await stack.client.workflow.getHandle(created.workflowId).describe()).typedSearchAttributes.get(OwnershipKey)).toBe('personal');
 
