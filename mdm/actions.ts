@@ -18,6 +18,7 @@ import { requiredText } from './text.js';
 import { queriesFor } from './device-queries.js';
 import { buildProfile, passcodeKeysOf, profileSpecSchema, type PasscodeOptions, type PasscodeSpec } from './payloads.js';
 import { buildPlist, parsePlist } from './plist-codec.js';
+import { defined, isDict } from './dict.js';
 
 // ---------------------------------------------------------------------------------------------
 // The action schema (JSON body, camelCase)
@@ -538,14 +539,6 @@ export function effectivePasscodePolicy(kind: 'user' | 'device', requested: Pass
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-function isDict(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value) && !(value instanceof Date);
-}
-
-function defined<T extends Record<string, unknown>>(dict: T): T {
-  return Object.fromEntries(Object.entries(dict).filter(([, value]) => value !== undefined)) as T;
-}
 
 const listOf = (items: string[]) => items.join(', ');
 const verb = (items: unknown[]) => (items.length === 1 ? 'is' : 'are');

@@ -4,6 +4,7 @@
  *
  * Every refusal names the schema file it comes from, so an operator can read Apple's own words.
  */
+import { isDict } from './dict.js';
 import {
   commands,
   deviceInformationQueries,
@@ -131,13 +132,9 @@ function violation(code: PayloadViolationCode, payloadType: string, schema: stri
   return { code, payloadType, ...(key === undefined ? {} : { key }), message: `${subject} ${WHY[code]}`, schema, blocking };
 }
 
-function isDictionary(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** The dictionaries a value holds: itself, or the (nested) items of an array. */
 function dictionariesIn(value: unknown): Record<string, unknown>[] {
-  if (isDictionary(value)) return [value];
+  if (isDict(value)) return [value];
   return Array.isArray(value) ? value.flatMap(dictionariesIn) : [];
 }
 
@@ -190,7 +187,7 @@ export function checkProfile(profile: Record<string, unknown>, enrollment: Enrol
   const topLevel = payloadRule('TopLevel');
   const found = new Map<string, PayloadViolation>();
   if (topLevel) checkKeys(profile, topLevel, enrollment, found, '', ['PayloadContent']);
-  const items = Array.isArray(profile.PayloadContent) ? profile.PayloadContent.filter(isDictionary) : [];
+  const items = Array.isArray(profile.PayloadContent) ? profile.PayloadContent.filter(isDict) : [];
   return [...found.values(), ...items.flatMap((item) => checkPayload(item, enrollment))];
 }
 

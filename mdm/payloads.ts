@@ -10,6 +10,7 @@ import { randomUUID, X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import { restrictions } from './capabilities.js';
 import { emailAddress, HOST, requiredText } from './text.js';
+import { defined } from './dict.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shared pieces
@@ -476,11 +477,6 @@ function certificateReferences(payload: PayloadSpec): [(string | number)[], stri
 // Builders
 
 type Dict = Record<string, unknown>;
-
-/** Drops undefined values: the plist builder has no representation for them. */
-function defined(dict: Dict): Dict {
-  return Object.fromEntries(Object.entries(dict).filter(([, value]) => value !== undefined));
-}
 
 const upper = (uuid: string | undefined) => uuid?.toUpperCase();
 

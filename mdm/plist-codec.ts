@@ -4,6 +4,7 @@
  * Binary plists are refused: devices speaking the MDM protocol send XML.
  */
 import { build, parse, type PlistValue } from 'plist';
+import { isDict } from './dict.js';
 import { screenPlistXml } from './plist-xml-screen.js';
 
 export type PlistErrorCode = 'malformed_plist' | 'plist_too_large' | 'plist_too_deep' | 'plist_entities_forbidden';
@@ -58,10 +59,6 @@ export function parsePlist(input: Buffer | string, opts: ParsePlistOptions = {})
 /** Builds an XML plist (with the Apple DOCTYPE); Buffers become `<data>`, Dates `<date>`. */
 export function buildPlist(value: Record<string, unknown>): string {
   return build(value as PlistValue);
-}
-
-function isDict(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date) && !ArrayBuffer.isView(value);
 }
 
 /** Turns the parser's Uint8Arrays into Buffers and rejects values the parser let through as NaN. */

@@ -18,6 +18,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import { isDict } from '../mdm/dict.js';
 
 export const defaultSchemaDir = fileURLToPath(new URL('../../shared/apple-device-management', import.meta.url));
 export const outputFile = fileURLToPath(new URL('../mdm/capabilities.generated.ts', import.meta.url));
@@ -357,10 +358,6 @@ function propertyName(name: string): string {
   return IDENTIFIER.test(name) ? name : literal(name);
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /**
  * Maps (by RequestType, PayloadType, key…) are sorted and spread over lines; rows (records with a
  * `userEnrollment` mode) keep their field order on one line, so a diff shows one line per change.
@@ -370,9 +367,9 @@ function emit(value: unknown, indent = ''): string {
   if (Array.isArray(value)) {
     return value.length === 0 ? '[]' : `[\n${value.map((v) => `${inner}${emit(v, inner)},\n`).join('')}${indent}]`;
   }
-  if (!isPlainObject(value)) return literal(value);
+  if (!isDict(value)) return literal(value);
   const entries = Object.entries(value);
-  if (isRow(value) && entries.every(([, v]) => !isPlainObject(v) && !Array.isArray(v))) {
+  if (isRow(value) && entries.every(([, v]) => !isDict(v) && !Array.isArray(v))) {
     return `{ ${entries.map(([k, v]) => `${propertyName(k)}: ${literal(v)}`).join(', ')} }`;
   }
   if (!isRow(value)) entries.sort(([a], [b]) => compare(a, b));

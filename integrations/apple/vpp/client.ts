@@ -16,6 +16,7 @@
  */
 import { z } from 'zod';
 import { VppError, vppErrorFromEvent, vppErrorFromResponse, type VppFailure } from './errors.js';
+import { isDict } from '../../../mdm/dict.js';
 
 export type PricingParam = 'STDQ' | 'PLUS';
 export type VppEventStatusValue = 'PENDING' | 'COMPLETE' | 'FAILED';
@@ -487,7 +488,7 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
   if (!text) return undefined;
   try {
     const parsed: unknown = JSON.parse(text);
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
+    return isDict(parsed) ? parsed : undefined;
   } catch {
     return undefined;
   }
