@@ -4,6 +4,7 @@ import { recordAudit } from '../db/audit.js';
 import type { Db } from '../db/connection.js';
 import type { TokenScope } from '../db/schema.js';
 import { hashApiToken } from '../security/api-tokens.js';
+import { bearerToken } from '../security/bearer.js';
 import { ApiError, sendError } from './errors.js';
 import { clientAddress, type TrustedProxies } from './client-address.js';
 import type { Limit, RateLimiter } from './rate-limit.js';
@@ -29,14 +30,13 @@ export function requireAdmin(db: Db, limits: AdminAuthLimits): MiddlewareHandler
   return async (c, next) => {
     if (c.get('actor')) return next(); // already authenticated by an overlapping route pattern
     const refuse = async (err: ApiError) => (await limits.limiter.spend(c, limits.failuresPerAddress, clientAddress(c, limits.trustProxy))) ?? sendError(c, err);
-    const header = c.req.header('authorization') ?? '';
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    const token = bearerToken(c.req.header('authorization'));
     // No token guesses nothing: always 401, and the address's failure budget is kept for wrong tokens.
-    if (!match) return sendError(c, new ApiError(401, 'unauthenticated', 'Send an admin API token as "Authorization: Bearer <token>".', undefined, challenge));
+    if (!token) return sendError(c, new ApiError(401, 'unauthenticated', 'Send an admin API token as "Authorization: Bearer <token>".', undefined, challenge));
     const row = await db
       .selectFrom('api_tokens')
       .select(['id', 'name', 'scope', 'expires_at'])
-      .where('token_hash', '=', hashApiToken(match[1]!))
+      .where('token_hash', '=', hashApiToken(token))
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
     if (!row) return refuse(new ApiError(401, 'invalid_token', 'The API token is unknown or revoked.', undefined, challenge));

@@ -21,6 +21,7 @@ import { recordEnrollmentEvent } from '../../db/outbox.js';
 import { verifySignedData } from '../../mdm/cms.js';
 import { parsePlist } from '../../mdm/plist-codec.js';
 import { hashApiToken } from '../../security/api-tokens.js';
+import { bearerToken } from '../../security/bearer.js';
 import { hashOneTimePassword, verifyOneTimePassword } from '../../security/one-time-password.js';
 import type { SecretBox } from '../../security/secret-box.js';
 import type { OutboxRelay } from '../outbox-relay.js';
@@ -112,7 +113,7 @@ export function accountEnrollmentRoutes(deps: AccountEnrollmentDeps) {
     } catch (err) {
       return c.json({ error: { code: 'malformed_enrollment_request', message: (err as Error).message } }, 400);
     }
-    const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
+    const bearer = bearerToken(c.req.header('authorization'));
     const token = bearer
       ? await deps.db
           .selectFrom('account_tokens as t')

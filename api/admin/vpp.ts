@@ -20,6 +20,7 @@ import type { AppEnv } from '../types.js';
 import { jsonError } from './openapi-common.js';
 import { recordAudit } from '../../db/audit.js';
 import { limitBody } from '../body-limit.js';
+import { bearerToken } from '../../security/bearer.js';
 
 const security = [{ bearerAuth: [] }];
 const DAY = 86_400_000;
@@ -206,7 +207,7 @@ export function vppNotificationRoutes(deps: AppDeps) {
     const accepted = (await Promise.all([secrets.get(NOTIFICATION_TOKEN), secrets.get(PENDING_NOTIFICATION_TOKEN)]))
       .filter((t): t is Buffer => t !== undefined)
       .map((t) => t.toString('utf8'));
-    const given = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1] ?? '';
+    const given = bearerToken(c.req.header('authorization')) ?? '';
     // Every candidate is compared, so the answer's timing does not tell which one matched.
     const matches = accepted.map((expected) => timingSafeEqual(sha(given), sha(expected)));
     if (!matches.includes(true)) {

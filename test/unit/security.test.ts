@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { bearerToken } from '../../security/bearer.js';
 import { generateApiToken, hashApiToken } from '../../security/api-tokens.js';
 import { generateOneTimePassword, hashOneTimePassword, verifyOneTimePassword } from '../../security/one-time-password.js';
 import { generateMasterKey, SecretBox } from '../../security/secret-box.js';
@@ -47,5 +48,15 @@ describe('API tokens', () => {
     expect(token).toMatch(/^tdm_[A-Za-z0-9_-]{32}$/);
     expect(generateApiToken()).not.toBe(token);
     expect(hashApiToken(token)).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+describe('bearerToken', () => {
+  it('reads the token of a Bearer header, whatever the scheme case', () => {
+    expect(bearerToken('Bearer abc.def')).toBe('abc.def');
+    expect(bearerToken('bearer   abc')).toBe('abc');
+  });
+  it('has no token for other schemes, extra words, an empty token or no header', () => {
+    for (const header of ['Basic abc', 'Bearer a b', 'Bearer ', 'Bearerabc', '', undefined]) expect(bearerToken(header)).toBeUndefined();
   });
 });
