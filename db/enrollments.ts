@@ -5,7 +5,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Env } from '../config/env.js';
-import { agentDefaults, enrollmentWorkflowId, type AppDeploymentDurations, type EnrollmentWorkflowInput } from '../workflows/messages.js';
+import { enrollmentWorkflowId } from '../domain/workflow-ids.js';
+import { agentDefaults, type AppDeploymentDurations, type EnrollmentWorkflowInput } from '../domain/workflow-inputs.js';
 import type { Db } from './connection.js';
 import { ConflictError } from './errors.js';
 import { recordEnrollmentEvent } from './outbox.js';

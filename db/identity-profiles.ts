@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { certificateFingerprint, describeCertificate, issueCertificate, toPkcs12 } from '../mdm/certificates.js';
 import { buildEnrollmentProfile, signProfile, type EnrollmentFlavor } from '../mdm/profile.js';
 import type { SecretBox } from '../security/secret-box.js';
-import type { EnrollmentKind } from '../workflows/messages.js';
+import type { EnrollmentKind } from '../domain/kinds.js';
 import type { Db } from './connection.js';
 import { SettingsStore } from './settings.js';
 

@@ -13,8 +13,8 @@ import type { EnrollmentStatus } from '../domain/lifecycle.js';
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 
-export { enrollmentStatuses, type EnrollmentStatus } from '../workflows/enrollment-machine.js';
-export type { EnrollmentKind, InviteChannel, Ownership } from '../workflows/messages.js';
+export { enrollmentStatuses, type EnrollmentStatus } from '../domain/lifecycle.js';
+export type { EnrollmentKind, InviteChannel, Ownership } from '../domain/kinds.js';
 export type AuthMode = 'authenticated' | 'open';
 
 export interface UsersTable {
