@@ -14,9 +14,6 @@ import { SettingsStore } from './settings.js';
 
 export const mdmPaths = { checkIn: '/mdm/checkin', server: '/mdm/connect' };
 
-/** Apple's device identities default to two years here (`TANDEM_IDENTITY_VALIDITY`). */
-export const DEFAULT_IDENTITY_VALIDITY_MS = 730 * 86_400_000;
-
 export interface IdentityProfileDeps {
   db: Db;
   box: SecretBox;

@@ -32,8 +32,6 @@ export type EnrollmentEvent =
   | { type: 'resend_requested' }
   | { type: 'cancel_requested'; reason: string };
 
-export type EnrollmentEventType = EnrollmentEvent['type'];
-
 /** Events for one app deployment (signals by workflow id, through the outbox or from the enrollment workflow). */
 export type AppEvent =
   /** the admin's "sync" (or a new Apps and Books token): try again */

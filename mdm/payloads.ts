@@ -422,7 +422,6 @@ export const payloadSpecSchema = z.discriminatedUnion(
 );
 
 export type PayloadSpec = z.infer<typeof payloadSpecSchema>;
-export type PayloadKind = PayloadSpec['kind'];
 
 /** Prefix of enrollment profiles (profile.ts); a policy profile must never replace one. */
 const ENROLLMENT_PROFILE_PREFIX = 'com.tandem.enrollment.';

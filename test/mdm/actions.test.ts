@@ -8,7 +8,8 @@ import {
   type ActionPlan,
   type AdminAction,
 } from '../../mdm/actions.js';
-import { commands, forbiddenDeviceInformationQueries, passcodeKeys, restrictions } from '../../mdm/capabilities.js';
+import { commands, passcodeKeys, restrictions } from '../../mdm/capabilities.js';
+import { forbiddenDeviceInformationQueries } from './capability-views.js';
 import { userEnrollmentQueries } from '../../mdm/device-queries.js';
 import { namedRestrictions, type ProfileSpec } from '../../mdm/payloads.js';
 import { buildPlist, parsePlist } from '../../mdm/plist-codec.js';

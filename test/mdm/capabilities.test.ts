@@ -3,13 +3,11 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { defaultSchemaDir, generate } from '../../scripts/gen-capabilities.js';
 import {
-  allowedRestrictionKeys,
   checkPayload,
   checkProfile,
   commandRule,
   commands,
   deviceInformationQueries,
-  forbiddenDeviceInformationQueries,
   isCommandAllowed,
   passcodeKeys,
   payloads,
@@ -18,6 +16,7 @@ import {
   summary,
   type Enrollment,
 } from '../../mdm/capabilities.js';
+import { allowedRestrictionKeys, forbiddenDeviceInformationQueries } from './capability-views.js';
 
 const user: Enrollment = { kind: 'user', supervised: false };
 const device: Enrollment = { kind: 'device', supervised: false };

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { defaultSchemaDir } from '../../scripts/gen-capabilities.js';
-import { allowedRestrictionKeys, checkPayload, payloads as capabilityPayloads } from '../../mdm/capabilities.js';
+import { checkPayload, payloads as capabilityPayloads } from '../../mdm/capabilities.js';
+import { allowedRestrictionKeys } from './capability-views.js';
 import {
   buildPayload,
   buildProfile,

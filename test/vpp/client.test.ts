@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createVppClient, withVppRetry, type VppClient } from '../../integrations/apple/vpp/client.js';
+import { createVppClient, type VppClient } from '../../integrations/apple/vpp/client.js';
 import { VppError } from '../../integrations/apple/vpp/errors.js';
 import { parseContentToken } from '../../integrations/apple/vpp/token.js';
 import { freePort } from '../../scripts/free-port.js';
@@ -241,16 +241,6 @@ describe('VPP client against the fake server', () => {
     expect(gap).toBeGreaterThanOrEqual(990); // timestamps are taken server-side, at millisecond resolution
   });
 
-  it('withVppRetry retries a 429 no sooner than its Retry-After', async () => {
-    server.rateLimitNext(1);
-    const delays: number[] = [];
-    const started = Date.now();
-    const page = await withVppRetry(() => vpp.getAssets({ adamId: APP }), { baseDelayMs: 10, onRetry: (_e, ms) => delays.push(ms) });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
-    expect(delays).toEqual([1000]);
-    expect(page.assets).toHaveLength(1);
-  });
-
   it('maps 500 to retryable (9603) and 503 with an HTTP-date Retry-After', async () => {
     server.failNext(500);
     expect(await rejection(vpp.getAssets())).toMatchObject({ kind: 'retryable', status: 500, errorNumber: 9603, retryable: true });
@@ -261,20 +251,10 @@ describe('VPP client against the fake server', () => {
     expect(err.retryAfterMs).toBeLessThanOrEqual(3000);
   });
 
-  it('withVppRetry hands back a Retry-After longer than maxDelayMs instead of sleeping', async () => {
+  it('maps 429 to rate_limited with its Retry-After, for Temporal to wait out', async () => {
     server.rateLimitNext(120);
-    const started = Date.now();
-    const err = await rejection(withVppRetry(() => vpp.getAssets(), { maxDelayMs: 5000 }));
-    expect(err).toMatchObject({ kind: 'rate_limited', retryAfterMs: 120_000 });
-    expect(Date.now() - started).toBeLessThan(1000);
-  });
-
-  it('withVppRetry gives up on a permanent error at once', async () => {
-    server.expireToken();
-    let calls = 0;
-    const err = await rejection(withVppRetry(() => (calls++, vpp.getAssets()), { attempts: 5, baseDelayMs: 1 }));
-    expect(err.kind).toBe('token_invalid');
-    expect(calls).toBe(1);
+    const err = await rejection(vpp.getAssets());
+    expect(err).toMatchObject({ kind: 'rate_limited', retryAfterMs: 120_000, retryable: true });
   });
 
   it('waitForEvent times out on an event that stays PENDING, as retryable', async () => {

@@ -195,7 +195,6 @@ export interface VppClientOptions {
   userAgent?: string;
 }
 
-export const DEFAULT_VPP_BASE_URL = 'https://vpp.itunes.apple.com/mdm/v2';
 const DEFAULT_USER_AGENT = 'Tandem-VPP/0.1 (+node)';
 
 // ---------------------------------------------------------------------------------------------
@@ -425,41 +424,6 @@ export function createVppClient(opts: VppClientOptions): VppClient {
       }
     },
   };
-}
-
-export interface VppRetryOptions {
-  /** total tries, the first included (default 3) */
-  attempts?: number;
-  baseDelayMs?: number;
-  maxDelayMs?: number;
-  signal?: AbortSignal;
-  onRetry?: (err: VppError, delayMs: number, attempt: number) => void;
-}
-
-/**
- * Runs `fn` again after a retryable VppError (429, 5xx, network), waiting at least the answer's
- * Retry-After, otherwise an exponential backoff with jitter. Anything else is thrown at once, and so
- * is a Retry-After longer than `maxDelayMs`.
- * Activities mostly leave retries to Temporal; this is for short in-activity retries.
- */
-export async function withVppRetry<T>(fn: () => Promise<T>, opts: VppRetryOptions = {}): Promise<T> {
-  const attempts = Math.max(1, opts.attempts ?? 3);
-  const base = opts.baseDelayMs ?? 1000;
-  const max = opts.maxDelayMs ?? 60_000;
-  for (let attempt = 1; ; attempt++) {
-    opts.signal?.throwIfAborted();
-    try {
-      return await fn();
-    } catch (err) {
-      if (!(err instanceof VppError) || !err.retryable || attempt >= attempts) throw err;
-      // Apple asking for a longer pause than we are willing to sleep here: hand the error (with its
-      // retryAfterMs) to the caller, e.g. Temporal's retry, instead of holding the activity.
-      if ((err.retryAfterMs ?? 0) > max) throw err;
-      const delayMs = Math.max(err.retryAfterMs ?? 0, backoffMs(attempt, base, max));
-      opts.onRetry?.(err, delayMs, attempt);
-      await sleep(delayMs, opts.signal);
-    }
-  }
 }
 
 /** base·2^(n-1), capped, with "equal jitter" (half fixed, half random). */
