@@ -10,7 +10,8 @@ import type { Env } from '../config/env.js';
 import type { Db } from '../db/connection.js';
 import type { SecretBox } from '../security/secret-box.js';
 
-export interface DeliveryOverrides {
+/** What the environment does not say: sandbox mode, the public URL, and where APNs and Apps and Books are reached in tests. */
+export interface ActivityDepsOptions {
   sandbox: boolean;
   publicUrl: string;
   /** the local APNs sink in sandbox mode and tests */
@@ -22,7 +23,7 @@ export interface DeliveryOverrides {
   vppEventPollMs?: number;
 }
 
-export function activityDepsFromEnv(env: Env, db: Db, box: SecretBox, o: DeliveryOverrides): ActivityDeps {
+export function activityDepsFromEnv(env: Env, db: Db, box: SecretBox, o: ActivityDepsOptions): ActivityDeps {
   let mailer: Mailer;
   if (env.SMTP_URL) mailer = createSmtpMailer({ smtpUrl: env.SMTP_URL, from: env.MAIL_FROM });
   else if (o.sandbox) mailer = createSandboxMailer(db);
