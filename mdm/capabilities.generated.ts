@@ -1,6 +1,6 @@
 // GENERATED FILE: do not edit by hand. Run `npm run gen:capabilities` (scripts/gen-capabilities.ts).
-// Source: Apple's device-management schema (apple/device-management Release_iOS-18-1_macOS-15-1), read from
-// apple-device-management/mdm/commands and mdm/profiles. iOS rules only; User Enrollment modes are effective
+// Source: Apple's device-management schema, https://github.com/apple/device-management at Release_iOS-18-1_macOS-15-1,
+// its mdm/commands and mdm/profiles. iOS rules only; User Enrollment modes are effective
 // (a key inherits its payload's or parent key's mode unless it sets its own).
 
 export type UserEnrollmentMode = 'allowed' | 'required' | 'forbidden' | 'ignored';

@@ -1,7 +1,8 @@
 /**
  * Generates mdm/capabilities.generated.ts, the iOS User Enrollment capability tables, from Apple's
- * device-management schema (YAML). `npm run gen:capabilities` runs it; `--schema <dir>` reads
- * another checkout of the schema (default: ../shared/apple-device-management beside the repo).
+ * device-management schema (YAML). `npm run gen:capabilities` runs it on the schema `findSchemaDir`
+ * finds (APPLE_SCHEMA_DIR, else ../shared/apple-device-management beside the repo); `--schema <dir>`
+ * names another checkout. The generated file is committed: nothing else needs the schema.
  *
  * Schema semantics (apple/device-management docs/schema.md):
  *   - payload.supportedOS.iOS holds the payload-level rules; a key inherits them and overrides
@@ -15,12 +16,43 @@
  * regenerate it in memory and compare it byte for byte with the committed file.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { isDict } from '../mdm/dict.js';
 
-export const defaultSchemaDir = fileURLToPath(new URL('../../shared/apple-device-management', import.meta.url));
+/** The schema the committed tables were generated from. */
+export const APPLE_SCHEMA = {
+  repository: 'https://github.com/apple/device-management',
+  release: 'Release_iOS-18-1_macOS-15-1',
+} as const;
+
+/** Where our own checkouts keep the schema: a `shared` folder beside the repository. */
+export const siblingSchemaDir = fileURLToPath(new URL('../../shared/apple-device-management', import.meta.url));
+
+/** How to get the schema, for messages. */
+export const howToGetSchema =
+  `Check out ${APPLE_SCHEMA.repository} at ${APPLE_SCHEMA.release} ` +
+  `(git clone --depth 1 --branch ${APPLE_SCHEMA.release} ${APPLE_SCHEMA.repository}.git) and set ` +
+  `APPLE_SCHEMA_DIR to it, or put it at ../shared/apple-device-management beside this repository.`;
+
+export const schemaMissingMessage = `Apple's device-management schema is not here, so the tests that compare with it are skipped. ${howToGetSchema}`;
+
+/**
+ * Apple's schema checkout: APPLE_SCHEMA_DIR when set (it must hold mdm/, or this throws: a wrong
+ * setting is an error, not a skip), else the sibling folder when present, else undefined.
+ */
+export function findSchemaDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.APPLE_SCHEMA_DIR) {
+    const dir = resolve(env.APPLE_SCHEMA_DIR);
+    if (!existsSync(join(dir, 'mdm', 'profiles'))) {
+      throw new Error(`APPLE_SCHEMA_DIR=${env.APPLE_SCHEMA_DIR} has no mdm/profiles: is it a checkout of ${APPLE_SCHEMA.repository}?`);
+    }
+    return dir;
+  }
+  return existsSync(join(siblingSchemaDir, 'mdm', 'profiles')) ? siblingSchemaDir : undefined;
+}
+
 export const outputFile = fileURLToPath(new URL('../mdm/capabilities.generated.ts', import.meta.url));
 
 const MODES = ['allowed', 'required', 'forbidden', 'ignored'] as const;
@@ -336,11 +368,14 @@ function countModes(modes: Mode[]): Record<Mode, number> {
   return counts;
 }
 
-/** Which release the schema is, when the folder says (SOURCE.md in shared/, a tag otherwise unknown). */
-function schemaRelease(schemaDir: string): string | undefined {
+/** Refuses a checkout whose SOURCE.md (as our shared folder has) names another release than APPLE_SCHEMA's. */
+function checkSchemaRelease(schemaDir: string): void {
   const source = join(schemaDir, 'SOURCE.md');
-  if (!existsSync(source)) return undefined;
-  return /Release_[A-Za-z0-9._-]+/.exec(readFileSync(source, 'utf8'))?.[0];
+  if (!existsSync(source)) return;
+  const release = /Release_[A-Za-z0-9._-]+/.exec(readFileSync(source, 'utf8'))?.[0];
+  if (release && release !== APPLE_SCHEMA.release) {
+    throw new Error(`${schemaDir} is ${release}, the tables are generated from ${APPLE_SCHEMA.release}: update APPLE_SCHEMA.release in scripts/gen-capabilities.ts`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -443,13 +478,13 @@ export function generate(schemaDir: string): string {
     securityInfoForbiddenKeys: securityInfoForbiddenKeys.length,
   };
 
-  const release = schemaRelease(schemaDir);
+  checkSchemaRelease(schemaDir);
   const constant = (name: string, type: string, value: unknown, doc: string) =>
     `/** ${doc} */\nexport const ${name}: ${type} = ${emit(value)};\n`;
   return [
     `// GENERATED FILE: do not edit by hand. Run \`npm run gen:capabilities\` (scripts/gen-capabilities.ts).\n` +
-      `// Source: Apple's device-management schema (apple/device-management${release ? ` ${release}` : ''}), read from\n` +
-      `// ${basename(schemaDir)}/mdm/commands and mdm/profiles. iOS rules only; User Enrollment modes are effective\n` +
+      `// Source: Apple's device-management schema, ${APPLE_SCHEMA.repository} at ${APPLE_SCHEMA.release},\n` +
+      `// its mdm/commands and mdm/profiles. iOS rules only; User Enrollment modes are effective\n` +
       `// (a key inherits its payload's or parent key's mode unless it sets its own).\n`,
     TYPES,
     constant('commands', 'Readonly<Record<string, CommandCapability>>', commands, 'iOS MDM commands by RequestType.'),
@@ -465,13 +500,15 @@ export function generate(schemaDir: string): string {
 }
 
 function parseArgs(argv: string[]): { schemaDir: string } {
-  let schemaDir = defaultSchemaDir;
+  let schemaDir: string | undefined;
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     if (arg === '--schema' && argv[i + 1]) schemaDir = argv[++i]!;
     else if (arg?.startsWith('--schema=')) schemaDir = arg.slice('--schema='.length);
     else throw new Error(`unknown argument ${arg}; usage: gen-capabilities [--schema <dir>]`);
   }
+  schemaDir ??= findSchemaDir();
+  if (!schemaDir) throw new Error(`no schema to read. ${howToGetSchema}`);
   return { schemaDir };
 }
 
